@@ -1,0 +1,48 @@
+"""The exceptions aiopubsub raises, all rooted at :class:`PubSubError`.
+
+::
+
+    PubSubError                         (Exception)
+     +-- InvalidKeyError                (also ValueError)
+     +-- SubscriptionNotFoundError      (also KeyError)
+          +-- ConsumeQueueNotFoundError
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConsumeQueueNotFoundError",
+    "InvalidKeyError",
+    "PubSubError",
+    "SubscriptionNotFoundError",
+]
+
+
+class PubSubError(Exception):
+    """Base class of every error raised by aiopubsub itself."""
+
+
+class InvalidKeyError(PubSubError, ValueError):
+    """A key cannot be used where it was given.
+
+    Raised for a wildcard or empty key passed to :meth:`Hub.publish`, and for an empty key
+    passed to a subscription: no message can ever be published under it.
+    """
+
+
+class SubscriptionNotFoundError(PubSubError, KeyError):
+    """A subscription id or a listener that the subscriber does not have was named.
+
+    It is a :class:`KeyError` too, which is what the original raised in these cases.
+    """
+
+    def __str__(self) -> str:
+        # KeyError.__str__ shows the repr of its argument; a message reads better as it is.
+        return str(self.args[0]) if self.args else ""
+
+
+class ConsumeQueueNotFoundError(SubscriptionNotFoundError):
+    """:meth:`Subscriber.consume` was asked for a subscription id that has no queue.
+
+    Either nothing was subscribed under that id, or the id belongs to a callback subscription.
+    """

@@ -1,0 +1,70 @@
+"""Loop: run a coroutine function over and over in a task, with a delay between runs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from ._log import get_logger
+
+__all__ = ["Loop"]
+
+
+class Loop:
+    """Runs ``await coro()`` again and again in one task until stopped.
+
+    If ``coro()`` raises, the error is logged and the loop stops (``is_running`` turns false);
+    the error is not re-raised into the task, so nothing reports it a second time.
+
+    :param coro: a zero-argument coroutine function.
+    :param delay: seconds to sleep after each run, or ``None`` for no sleep.
+    :param name: the task's name; by default derived from ``coro``.
+    """
+
+    def __init__(
+        self, coro: Callable[[], Awaitable[object]], delay: float | None, name: str | None = None
+    ) -> None:
+        if delay is not None and delay < 0:
+            raise ValueError(f"delay must be None or >= 0, got {delay!r}")
+        self.coro = coro
+        self.delay = delay
+        self.name = name if name is not None else f"[{getattr(coro, '__name__', '?')}, {coro!r}]"
+        self.task: asyncio.Task[None] | None = None
+        self._logger = get_logger("Loop")
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} running={self.is_running}>"
+
+    @property
+    def is_running(self) -> bool:
+        """Whether the loop's task has been started and has not stopped."""
+        return self.task is not None and not self.task.done()
+
+    def start(self) -> None:
+        """Start the task, if not running. Needs a running event loop."""
+        if not self.is_running:
+            self.task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
+
+    def stop(self) -> None:
+        """Cancel the task; it stops at its next ``await``."""
+        if self.task is not None:
+            self.task.cancel()
+
+    async def stop_wait(self) -> None:
+        """Cancel the task and wait until it has stopped."""
+        task = self.task
+        if task is None:
+            return
+        task.cancel()
+        # Wait for the task without being cancelled with it (asyncio.wait never raises it).
+        await asyncio.wait([task])
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.coro()
+            except Exception as exc:
+                self._logger.error("Loop %s stopped: %r", self.name, exc, exc_info=exc)
+                return
+            if self.delay is not None:
+                await asyncio.sleep(self.delay)

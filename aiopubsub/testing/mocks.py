@@ -1,0 +1,56 @@
+"""MockHub: a stand-in for :class:`aiopubsub.Hub` that records what is published."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from .._hub import check_pattern, check_publishable, coerce_key, could_reach
+from .._key import Key, PossibleKey
+
+__all__ = ["MockHub"]
+
+_ANY = Key("*")
+_Callback = Callable[[Key, Any], Any]
+
+
+class MockHub:
+    """Records publishes instead of delivering them.
+
+    ``published`` lists every ``(key, message)``, ``published_by_key`` maps each key to its
+    messages, ``subscribers`` maps each subscribed key to its callbacks. Keys are checked and
+    matched exactly as :class:`aiopubsub.Hub` does.
+    """
+
+    def __init__(self) -> None:
+        self.published: list[tuple[Key, Any]] = []
+        self.published_by_key: defaultdict[Key, list[Any]] = defaultdict(list)
+        self.subscribers: defaultdict[Key, list[_Callback]] = defaultdict(list)
+
+    def publish(self, key: PossibleKey, message: Any) -> None:
+        """Record ``message`` under ``key``; refuses the keys :meth:`Hub.publish` refuses."""
+        key = check_publishable(coerce_key(key))
+        self.published.append((key, message))
+        self.published_by_key[key].append(message)
+
+    def add_subscriber(self, key: PossibleKey, callback: _Callback, unread: object = None) -> None:
+        """Record ``callback`` under ``key``."""
+        self.subscribers[check_pattern(key)].append(callback)
+
+    def remove_subscriber(
+        self, key: PossibleKey, callback: _Callback, unread: object = None
+    ) -> None:
+        """Forget ``callback`` under ``key``. :raises ValueError: if it was not recorded."""
+        pattern = coerce_key(key)
+        self.subscribers[pattern].remove(callback)
+        if not self.subscribers[pattern]:
+            del self.subscribers[pattern]
+
+    def has_subscribers(self, key: PossibleKey = _ANY) -> bool:
+        """Answers as :meth:`Hub.has_subscribers` would for the recorded subscriptions."""
+        return could_reach(coerce_key(key), self.subscribers)
+
+    def get_subscriber_queue_sizes(self, key: PossibleKey) -> tuple[int, ...]:
+        """How many messages were published under exactly ``key``, as a one-item tuple."""
+        return (len(self.published_by_key.get(coerce_key(key), ())),)
