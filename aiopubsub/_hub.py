@@ -69,7 +69,7 @@ class Hub:
       delivery goes on to the other subscriptions; the publisher never sees the error.
     * A message published while a fan-out is running (from inside a callback) is queued and
       delivered when the current fan-out ends, so every subscription sees messages in publish
-      order.
+      order. It goes to the subscriptions that matched when it was published.
     * The hub announces each effective subscribe / unsubscribe under
       ``('Hub', 'addedSubscriber', *parts)`` / ``('Hub', 'removedSubscriber', *parts)``, with
       each ``'*'`` of the subscribed key written ``'\\*'``, and the message
@@ -83,7 +83,7 @@ class Hub:
         self._router = Router(route_cache_size)
         self._routes = self._router.cache
         self._delivering = False
-        self._pending: deque[tuple[Key, Any]] = deque()
+        self._pending: deque[tuple[Key, Any, tuple[Callback, ...]]] = deque()
         self._logger = get_logger("Hub")
 
     def __repr__(self) -> str:
@@ -107,8 +107,10 @@ class Hub:
         callbacks = self._routes.get(key)
         if callbacks is None:
             callbacks = self._route(key)
+        if not callbacks:
+            return
         if self._delivering:
-            self._pending.append((key, message))
+            self._pending.append((key, message, callbacks))
             return
         self._delivering = True
         try:
@@ -127,12 +129,8 @@ class Hub:
 
     def _deliver_pending(self) -> None:
         pending = self._pending
-        routes = self._routes
         while pending:
-            key, message = pending.popleft()
-            callbacks = routes.get(key)
-            if callbacks is None:
-                callbacks = self._router.route(key)
+            key, message, callbacks = pending.popleft()
             for callback in callbacks:
                 try:
                     callback(key, message)

@@ -1,0 +1,299 @@
+"""Hub: fan-out, ordering, errors, meta-events and introspection."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from aiopubsub import Hub, InvalidKeyError, Key, Publisher, Subscriber
+
+
+class Recorder:
+    """A sync callback that records what it is called with."""
+
+    def __init__(self, name: str = "r", log: list[tuple[str, Key, Any]] | None = None) -> None:
+        self.name = name
+        self.log: list[tuple[str, Key, Any]] = [] if log is None else log
+
+    def __call__(self, key: Key, message: Any) -> None:
+        self.log.append((self.name, key, message))
+
+    def messages(self) -> list[Any]:
+        return [message for _, _, message in self.log]
+
+
+def test_hub_publish_reaches_exact_and_wildcard_subscriptions(hub: Hub) -> None:
+    exact, inner, trailing, other = Recorder(), Recorder(), Recorder(), Recorder()
+    hub.add_subscriber(Key("a", "b", "c"), exact)
+    hub.add_subscriber(Key("a", "*", "c"), inner)
+    hub.add_subscriber(Key("a", "*"), trailing)
+    hub.add_subscriber(Key("b", "*"), other)
+
+    hub.publish(Key("a", "b", "c"), 1)
+    hub.publish(Key("a", "x"), 2)
+    hub.publish(Key("a", "x", "y", "z"), 3)
+
+    assert exact.messages() == [1]
+    assert inner.messages() == [1]
+    assert trailing.messages() == [1, 2, 3]
+    assert other.messages() == []
+
+
+def test_hub_publish_delivers_a_key_instance_whatever_form_was_given(hub: Hub) -> None:
+    recorder = Recorder()
+    hub.add_subscriber(Key("a", "b"), recorder)
+    hub.publish(("a", "b"), 1)
+    hub.publish(Key("a", "b"), 2)
+    assert [type(key) for _, key, _ in recorder.log] == [Key, Key]
+    hub.add_subscriber("solo", recorder)
+    hub.publish("solo", 3)
+    assert recorder.log[-1] == ("r", Key("solo"), 3)
+
+
+def test_hub_calls_subscriptions_in_the_order_they_were_first_subscribed(hub: Hub) -> None:
+    log: list[tuple[str, Key, Any]] = []
+    first, second, third = Recorder("1", log), Recorder("2", log), Recorder("3", log)
+    hub.add_subscriber(Key("a", "*"), second)  # second subscribes first, under a wildcard
+    hub.add_subscriber(Key("a", "b"), first)
+    hub.add_subscriber(Key("*", "b"), third)
+    hub.add_subscriber(Key("a", "b"), second)  # a later key does not move it
+    hub.publish(Key("a", "b"), None)
+    assert [name for name, _, _ in log] == ["2", "1", "3"]
+
+
+def test_hub_delivers_once_to_a_callback_subscribed_under_overlapping_keys(hub: Hub) -> None:
+    recorder = Recorder()
+    hub.add_subscriber(Key("a", "*"), recorder)
+    hub.add_subscriber(Key("a", "b"), recorder)
+    hub.add_subscriber(Key("*", "*"), recorder)
+    del recorder.log[:]  # ('*', '*') also received the meta-events of its own subscriptions
+    hub.publish(Key("a", "b"), "once")
+    assert recorder.messages() == ["once"]
+
+
+def test_hub_publish_from_a_callback_is_delivered_after_the_current_fan_out(hub: Hub) -> None:
+    log: list[tuple[str, Key, Any]] = []
+    late = Recorder("late", log)
+
+    def republish(key: Key, message: Any) -> None:
+        log.append(("early", key, message))
+        if message == 1:
+            hub.publish(Key("a"), 2)
+
+    hub.add_subscriber(Key("a"), republish)
+    hub.add_subscriber(Key("a"), late)
+    hub.publish(Key("a"), 1)
+    # Depth-first delivery would have given 'late' message 2 before message 1.
+    assert [(name, message) for name, _, message in log] == [
+        ("early", 1),
+        ("late", 1),
+        ("early", 2),
+        ("late", 2),
+    ]
+
+
+def test_hub_callback_error_is_logged_and_delivery_goes_on(
+    hub: Hub, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(key: Key, message: Any) -> None:
+        raise RuntimeError("boom")
+
+    after = Recorder()
+    hub.add_subscriber(Key("a"), broken)
+    hub.add_subscriber(Key("a"), after)
+    with caplog.at_level(logging.ERROR, logger="aiopubsub.Hub"):
+        hub.publish(Key("a"), "m")  # must not raise
+    assert after.messages() == ["m"]
+    [record] = [r for r in caplog.records if r.name == "aiopubsub.Hub"]
+    assert "broken" in record.getMessage()
+    assert "Key('a')" in record.getMessage()
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], RuntimeError)
+
+
+@pytest.mark.parametrize("key", [Key(), Key("a", "*"), Key("*"), ("a", "*", "b"), ()])
+def test_hub_publish_refuses_empty_and_wildcard_keys(hub: Hub, key: tuple[str, ...]) -> None:
+    recorder = Recorder()
+    hub.add_subscriber(Key("*"), recorder)
+    del recorder.log[:]  # the meta-event of its own subscription
+    with pytest.raises(InvalidKeyError, match=r"^Cannot publish under Key\(.*\): "):
+        hub.publish(key, "m")
+    assert recorder.messages() == []
+
+
+def test_hub_publish_refuses_non_str_parts(hub: Hub) -> None:
+    with pytest.raises(TypeError, match=r"^Key parts must be str, got 3 \(int\) at position 1$"):
+        hub.publish(("a", 3), "m")  # type: ignore[arg-type]
+
+
+def test_hub_refuses_an_empty_subscription_key(hub: Hub) -> None:
+    with pytest.raises(InvalidKeyError, match=r"^Cannot subscribe to an empty key Key\(\)"):
+        hub.add_subscriber(Key(), Recorder())
+    assert not hub.has_subscribers()
+
+
+def test_hub_add_subscriber_refuses_a_non_callable(hub: Hub) -> None:
+    with pytest.raises(TypeError, match=r"^callback must be callable, got 'nope'$"):
+        hub.add_subscriber(Key("a"), "nope")  # type: ignore[arg-type]
+    assert not hub.has_subscribers()
+
+
+def test_hub_repeated_subscription_is_one_and_warns(
+    hub: Hub, caplog: pytest.LogCaptureFixture
+) -> None:
+    recorder = Recorder()
+    hub.add_subscriber(Key("a"), recorder)
+    with caplog.at_level(logging.WARNING, logger="aiopubsub.Hub"):
+        hub.add_subscriber(Key("a"), recorder)
+    assert "Repeated subscription" in caplog.text
+    hub.publish(Key("a"), 1)
+    assert recorder.messages() == [1]
+    hub.remove_subscriber(Key("a"), recorder)
+    hub.publish(Key("a"), 2)
+    assert recorder.messages() == [1]
+
+
+def test_hub_removing_an_unknown_subscription_warns(
+    hub: Hub, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="aiopubsub.Hub"):
+        hub.remove_subscriber(Key("a"), Recorder())
+    assert "not subscribed" in caplog.text
+
+
+def test_hub_meta_events_announce_added_and_removed_subscribers(hub: Hub) -> None:
+    meta = Recorder()
+    hub.add_subscriber(Key("Hub", "*"), meta)
+    first, second = Recorder(), Recorder()
+    hub.add_subscriber(Key("a", "*", "c"), first)
+    hub.add_subscriber(Key("a", "*", "c"), second)
+    hub.remove_subscriber(Key("a", "*", "c"), first)
+    hub.remove_subscriber(Key("a", "*", "c"), second)
+    assert [(key, message) for _, key, message in meta.log] == [
+        (
+            Key("Hub", "addedSubscriber", "Hub", "\\*"),
+            {"key": Key("Hub", "*"), "currentSubscriberCount": 1},
+        ),
+        (
+            Key("Hub", "addedSubscriber", "a", "\\*", "c"),
+            {"key": Key("a", "*", "c"), "currentSubscriberCount": 1},
+        ),
+        (
+            Key("Hub", "addedSubscriber", "a", "\\*", "c"),
+            {"key": Key("a", "*", "c"), "currentSubscriberCount": 2},
+        ),
+        (
+            Key("Hub", "removedSubscriber", "a", "\\*", "c"),
+            {"key": Key("a", "*", "c"), "currentSubscriberCount": 1},
+        ),
+        (
+            Key("Hub", "removedSubscriber", "a", "\\*", "c"),
+            {"key": Key("a", "*", "c"), "currentSubscriberCount": 0},
+        ),
+    ]
+    for _, key, _ in meta.log:
+        assert not key.is_wildcard
+
+
+def test_hub_meta_events_reach_a_leading_wildcard_too(hub: Hub) -> None:
+    everything = Recorder()
+    hub.add_subscriber(Key("*"), everything)
+    hub.add_subscriber(Key("x"), Recorder())
+    assert [key for _, key, _ in everything.log] == [
+        Key("Hub", "addedSubscriber", "\\*"),
+        Key("Hub", "addedSubscriber", "x"),
+    ]
+
+
+def test_hub_repeated_or_unknown_subscriptions_announce_nothing(hub: Hub) -> None:
+    meta, recorder = Recorder(), Recorder()
+    hub.add_subscriber(Key("Hub", "*"), meta)
+    hub.add_subscriber(Key("a"), recorder)
+    hub.add_subscriber(Key("a"), recorder)
+    hub.remove_subscriber(Key("b"), recorder)
+    assert len(meta.log) == 2  # its own subscription, then ('a',) once
+
+
+def test_hub_meta_event_from_a_callback_keeps_publish_order(hub: Hub) -> None:
+    log: list[tuple[str, Key, Any]] = []
+    meta = Recorder("meta", log)
+    hub.add_subscriber(Key("Hub", "addedSubscriber", "*"), meta)
+
+    def subscribe_more(key: Key, message: Any) -> None:
+        log.append(("cb", key, message))
+        hub.add_subscriber(Key("late"), Recorder())
+
+    hub.add_subscriber(Key("a"), subscribe_more)
+    hub.add_subscriber(Key("a"), Recorder("second", log))
+    del log[:]
+    hub.publish(Key("a"), 1)
+    assert [name for name, _, _ in log] == ["cb", "second", "meta"]
+
+
+def test_hub_has_subscribers_follows_the_rules(hub: Hub) -> None:
+    assert not hub.has_subscribers()
+    hub.add_subscriber(Key("a", "*", "c"), Recorder())
+    assert hub.has_subscribers()
+    assert hub.has_subscribers(Key("a", "b", "c"))
+    assert not hub.has_subscribers(Key("a", "b"))
+    assert hub.has_subscribers(Key("a", "*"))  # ('a', 'x', 'c') would reach it
+    assert hub.has_subscribers(Key("*", "b", "*"))
+    assert not hub.has_subscribers(Key("b", "*"))
+    assert not hub.has_subscribers(Key("a", "*", "d"))
+    assert not hub.has_subscribers(Key())
+
+
+def test_hub_has_subscribers_does_not_depend_on_what_was_published(hub: Hub) -> None:
+    recorder = Recorder()
+    hub.add_subscriber(Key("a", "b"), recorder)
+    before = [hub.has_subscribers(k) for k in (Key("a", "*"), Key("a", "b"), Key("*"))]
+    hub.publish(Key("a", "b"), 1)
+    hub.publish(Key("a", "c"), 1)
+    after = [hub.has_subscribers(k) for k in (Key("a", "*"), Key("a", "b"), Key("*"))]
+    assert before == after == [True, True, True]
+    hub.remove_subscriber(Key("a", "b"), recorder)
+    assert [hub.has_subscribers(k) for k in (Key("a", "*"), Key("a", "b"), Key("*"))] == [
+        False,
+        False,
+        False,
+    ]
+
+
+async def test_hub_queue_sizes_count_each_queue_once(hub: Hub) -> None:
+    subscriber, other = Subscriber(hub, "s"), Subscriber(hub, "o")
+    subscriber.subscribe(Key("a", "*"))
+    subscriber.subscribe(Key("a", "b"))
+    other.subscribe(Key("a", "b"), "q2")
+    hub.add_subscriber(Key("a", "b"), Recorder())  # no queue: not counted
+    publisher = Publisher(hub, "a")
+    publisher.publish("b", 1)
+    publisher.publish("c", 2)
+    assert hub.get_subscriber_queue_sizes(Key("a", "b")) == (2, 1)
+    assert hub.get_subscriber_queue_sizes(Key("a", "z")) == (2,)
+    assert hub.get_subscriber_queue_sizes(Key("z")) == ()
+    assert hub.get_all_subscriber_queue_sizes() == {Key("a", "*"): (2,), Key("a", "b"): (2, 1)}
+    with pytest.raises(InvalidKeyError, match=r"^Cannot publish under Key\('a', '\*'\)"):
+        hub.get_subscriber_queue_sizes(Key("a", "*"))
+
+
+def test_hub_repr_shows_live_state(hub: Hub) -> None:
+    hub.add_subscriber(Key("a"), Recorder())
+    hub.publish(Key("a"), 1)
+    assert repr(hub) == "<Hub subscriptions=1 cached_routes=1>"
+
+
+def test_hub_route_cache_is_bounded() -> None:
+    hub = Hub(route_cache_size=8)
+    recorder = Recorder()
+    hub.add_subscriber(Key("k", "*"), recorder)
+    for i in range(100):
+        hub.publish(Key("k", str(i)), i)
+    assert recorder.messages() == list(range(100))
+    assert repr(hub).endswith("cached_routes=8>")
+
+
+def test_hub_refuses_a_route_cache_size_below_one() -> None:
+    with pytest.raises(ValueError, match=r"^cache_size must be at least 1, got 0$"):
+        Hub(route_cache_size=0)
