@@ -17,7 +17,8 @@ class Loop:
     the error is not re-raised into the task, so nothing reports it a second time.
 
     :param coro: a zero-argument coroutine function.
-    :param delay: seconds to sleep after each run, or ``None`` for no sleep.
+    :param delay: seconds to sleep after each run, or ``None`` to only yield to the event loop
+        between runs (so that a ``coro`` that never suspends cannot starve other tasks).
     :param name: the task's name; by default derived from ``coro``.
     """
 
@@ -66,5 +67,5 @@ class Loop:
             except Exception as exc:
                 self._logger.error("Loop %s stopped: %r", self.name, exc, exc_info=exc)
                 return
-            if self.delay is not None:
-                await asyncio.sleep(self.delay)
+            # Even with no delay, yield: a coroutine that never suspends would starve the loop.
+            await asyncio.sleep(self.delay or 0)
