@@ -5,15 +5,21 @@
     PubSubError                         (Exception)
      +-- InvalidKeyError                (also ValueError)
      +-- SubscriptionNotFoundError      (also KeyError)
-          +-- ConsumeQueueNotFoundError
+     |    +-- ConsumeQueueNotFoundError
+     +-- SlowConsumerError              (also ConnectionError)
+     +-- SubscriberClosedError          (also RuntimeError)
+     +-- HubClosedError                 (also RuntimeError)
 """
 
 from __future__ import annotations
 
 __all__ = [
     "ConsumeQueueNotFoundError",
+    "HubClosedError",
     "InvalidKeyError",
     "PubSubError",
+    "SlowConsumerError",
+    "SubscriberClosedError",
     "SubscriptionNotFoundError",
 ]
 
@@ -46,3 +52,22 @@ class ConsumeQueueNotFoundError(SubscriptionNotFoundError):
 
     Either nothing was subscribed under that id, or the id belongs to a callback subscription.
     """
+
+
+class SlowConsumerError(PubSubError, ConnectionError):
+    """A queue subscription with ``Overflow.DISCONNECT`` overflowed and was cut off from the hub.
+
+    Like a broker dropping a client that cannot keep up: :meth:`Subscriber.consume` first
+    returns every message queued before the cut, then raises this. Subscribe again to resume.
+    """
+
+
+class SubscriberClosedError(PubSubError, RuntimeError):
+    """The subscriber was closed: nothing more will arrive, and it takes no new subscriptions.
+
+    A waiting :meth:`Subscriber.consume` receives what was queued first, then this.
+    """
+
+
+class HubClosedError(PubSubError, RuntimeError):
+    """The hub was closed: it delivers nothing more and accepts no publish or subscription."""

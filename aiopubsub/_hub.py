@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
+import reprlib
+import weakref
+from _thread import get_ident
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
-from ._errors import InvalidKeyError
+from ._errors import HubClosedError, InvalidKeyError
 from ._key import WILDCARD, Key, PossibleKey, intersects, matches
 from ._log import get_logger
+from ._records import ErrorContext, HubStatistics
 from ._routing import Callback, Router
 
-__all__ = ["Hub"]
+__all__ = ["ErrorHook", "Hub"]
+
+#: ``on_error(exc, context)``: told of every failing callback and async listener.
+ErrorHook = Callable[[BaseException, ErrorContext], object]
+
+
+class _Closeable(Protocol):
+    """What the hub needs of a :class:`Subscriber` to close it (and no import cycle)."""
+
+    def _shutdown(self, drain: bool) -> list[asyncio.Task[None]]: ...
+
 
 _ANY = Key(WILDCARD)
+_short = reprlib.Repr()
+_short.maxstring = _short.maxother = 200
 _HUB = "Hub"
 
 
@@ -65,11 +82,15 @@ class Hub:
 
     * Each subscription is called once per message, even when several of its keys match.
     * Subscriptions are called in the order in which they were first subscribed.
-    * A callback that raises is logged (``aiopubsub.Hub``, with the key and the callback) and
-      delivery goes on to the other subscriptions; the publisher never sees the error.
+    * A callback that raises is passed to ``on_error`` (by default: logged once, as
+      ``aiopubsub.Hub``, with the key, the message and the callback) and delivery goes on to
+      the other subscriptions; the publisher never sees the error.
     * A message published while a fan-out is running (from inside a callback) is queued and
       delivered when the current fan-out ends, so every subscription sees messages in publish
       order. It goes to the subscriptions that matched when it was published.
+    * The hub belongs to one event loop and its thread (the one running when it is created, or
+      else when it is first used from a running loop). :meth:`publish` from another thread
+      raises :class:`RuntimeError`; use :meth:`publish_threadsafe` there.
     * The hub announces each effective subscribe / unsubscribe under
       ``('Hub', 'addedSubscriber', *parts)`` / ``('Hub', 'removedSubscriber', *parts)``, with
       each ``'*'`` of the subscribed key written ``'\\*'``, and the message
@@ -77,20 +98,120 @@ class Hub:
       Nothing is built or published when nobody could receive it.
 
     :param route_cache_size: how many published keys' routes to remember (oldest forgotten first).
+    :param on_error: ``on_error(exc, context)`` is called, instead of logging, for every failing
+        sync callback and async listener; ``context`` is an :class:`ErrorContext`. If the hook
+        itself raises, both errors are logged.
     """
 
-    def __init__(self, *, route_cache_size: int = 4096) -> None:
+    def __init__(self, *, route_cache_size: int = 4096, on_error: ErrorHook | None = None) -> None:
+        if on_error is not None and not callable(on_error):
+            raise TypeError(f"on_error must be callable or None, got {on_error!r}")
         self._router = Router(route_cache_size)
         self._routes = self._router.cache
         self._delivering = False
         self._pending: deque[tuple[Key, Any, tuple[Callback, ...]]] = deque()
         self._logger = get_logger("Hub")
+        self._on_error = on_error
+        #: The thread allowed to publish; ``-1`` (no thread) once closed, so that the hot path
+        #: checks both with one comparison.
+        self._thread = get_ident()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self._subscribers: weakref.WeakSet[_Closeable] = weakref.WeakSet()
+        self._waiters: set[asyncio.Future[tuple[Key, Any]]] = set()
+        self._published = 0
+        self._delivered = 0
+        self._dropped = 0
+        self._errors = 0
+        self.bind_loop()
 
     def __repr__(self) -> str:
+        state = " closed" if self._closed else ""
         return (
-            f"<{type(self).__name__} subscriptions={len(self._router)}"
+            f"<{type(self).__name__}{state} subscriptions={len(self._router)}"
             f" cached_routes={len(self._routes)}>"
         )
+
+    # -- the event loop and closing -----------------------------------------------------------
+
+    def bind_loop(self) -> None:
+        """Belong to the running event loop, if there is one and the hub has no live loop yet.
+
+        Called by everything that subscribes; an application rarely needs it, except to
+        :meth:`publish_threadsafe` before anything has subscribed.
+        """
+        loop = asyncio._get_running_loop()
+        if loop is None or loop is self._loop:
+            return
+        if self._loop is not None and self._loop.is_running():
+            raise RuntimeError(
+                f"{self!r} belongs to another running event loop ({self._loop!r});"
+                " use one hub per loop"
+            )
+        self._loop = loop
+        if not self._closed:
+            self._thread = get_ident()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop the hub belongs to, once known (see :meth:`bind_loop`)."""
+        return self._loop
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` or :meth:`aclose` was called."""
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise HubClosedError(f"{self!r} is closed")
+
+    def attach(self, subscriber: _Closeable) -> None:
+        """Remember ``subscriber`` (weakly), to close it with the hub; for :class:`Subscriber`."""
+        self._check_open()
+        self.bind_loop()
+        self._subscribers.add(subscriber)
+
+    def close(self) -> None:
+        """Close the hub now: close every subscriber, cancel async listeners, drop every
+        subscription. :meth:`publish` then raises :class:`HubClosedError`. Idempotent.
+
+        Prefer ``await`` :meth:`aclose`, which lets async listeners finish what is queued and
+        waits for their tasks.
+        """
+        for task in self._shutdown(drain=False):
+            task.cancel()
+
+    async def aclose(self, timeout: float | None = 5.0) -> None:
+        """Close the hub, let async listeners finish what is queued, and wait for their tasks.
+
+        Publishing stops at once. Listener tasks still running after ``timeout`` seconds are
+        cancelled; when this returns, no task of the hub's is left. Idempotent.
+        """
+        tasks = self._shutdown(drain=True)
+        await stop_tasks(tasks, timeout)
+
+    async def __aenter__(self) -> Hub:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def _shutdown(self, drain: bool) -> list[asyncio.Task[None]]:
+        if self._closed:
+            return []
+        self._closed = True
+        self._thread = -1
+        tasks = []
+        for subscriber in list(self._subscribers):
+            tasks.extend(subscriber._shutdown(drain))
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_exception(HubClosedError(f"{self!r} was closed"))
+        self._router = Router(self._router.cache_size)
+        self._routes = self._router.cache
+        self._pending.clear()
+        return tasks
 
     # -- publishing ---------------------------------------------------------------------------
 
@@ -101,14 +222,20 @@ class Hub:
             wildcard.
         :raises InvalidKeyError: if ``key`` is empty or contains ``'*'``; nothing is delivered.
         :raises TypeError: if ``key`` is not a key or has a part that is not a ``str``.
+        :raises RuntimeError: if called from a thread other than the hub's.
+        :raises HubClosedError: if the hub is closed.
         """
+        if get_ident() != self._thread:
+            self._refuse()
         if type(key) is not Key:
             key = Key.create_from(key)
         callbacks = self._routes.get(key)
         if callbacks is None:
             callbacks = self._route(key)
+        self._published += 1
         if not callbacks:
             return
+        self._delivered += len(callbacks)
         if self._delivering:
             self._pending.append((key, message, callbacks))
             return
@@ -124,6 +251,13 @@ class Hub:
         finally:
             self._delivering = False
 
+    def _refuse(self) -> None:
+        self._check_open()
+        raise RuntimeError(
+            f"{self!r} was published to from thread {get_ident()}, but it belongs to the event"
+            f" loop in thread {self._thread}; use publish_threadsafe() from other threads"
+        )
+
     def _route(self, key: Key) -> tuple[Callback, ...]:
         return self._router.route(check_publishable(key))
 
@@ -137,8 +271,108 @@ class Hub:
                 except Exception as exc:  # noqa: BLE001
                     self._callback_failed(exc, callback, key, message)
 
+    async def apublish(self, key: PossibleKey, message: Any) -> None:
+        """Wait until every bounded queue that ``message`` would reach has room, then publish.
+
+        Queues that are unbounded, or closed, are never waited for. The check and the delivery
+        happen in one step, so no message is dropped for want of room (unless another
+        publisher fills a queue in between: then this waits again).
+
+        :raises: what :meth:`publish` raises, at once if the key is invalid.
+        """
+        key = check_publishable(coerce_key(key))
+        self.bind_loop()
+        while True:
+            self._check_open()
+            for target in self._router.targets(key):
+                inbox = getattr(target.token, "inbox", None)
+                if inbox is not None and not inbox.has_room:
+                    await inbox.wait_for_room()
+                    break
+            else:
+                self.publish(key, message)
+                return
+
+    def publish_threadsafe(self, key: PossibleKey, message: Any) -> None:
+        """Publish from any thread: the message is delivered on the hub's loop, soon.
+
+        The key is checked here, in the calling thread.
+
+        :raises InvalidKeyError: if ``key`` is empty or contains ``'*'``.
+        :raises RuntimeError: if the hub has no event loop yet (nothing has subscribed from a
+            running loop; call :meth:`bind_loop` from the loop first).
+        :raises HubClosedError: if the hub is closed.
+        """
+        key = check_publishable(coerce_key(key))
+        self._check_open()
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError(
+                f"{self!r} has no event loop yet: create it, or call its bind_loop(), inside"
+                " the running loop before publishing from other threads"
+            )
+        loop.call_soon_threadsafe(self._publish_soon, key, message)
+
+    def _publish_soon(self, key: Key, message: Any) -> None:
+        if self._closed:
+            self._dropped += 1
+            self._logger.warning(
+                "%r: dropped a message published from another thread under %r: the hub closed"
+                " before it arrived",
+                self,
+                key,
+            )
+            return
+        self.publish(key, message)
+
+    # -- errors -------------------------------------------------------------------------------
+
     def _callback_failed(self, exc: Exception, callback: Callback, key: Key, message: Any) -> None:
-        self._logger.error("Callback %r failed on key %r: %r", callback, key, exc, exc_info=exc)
+        subscriber_id = subscription_id = None
+        for target in self._router.targets(key):
+            if target.callback == callback:
+                subscriber_id = getattr(target.token, "subscriber_id", None)
+                subscription_id = getattr(target.token, "id", None)
+                break
+        self.report(exc, ErrorContext(key, message, callback, subscriber_id, subscription_id))
+
+    def report(self, exc: BaseException, context: ErrorContext) -> None:
+        """Count a failed callback or listener and pass it to ``on_error`` (or log it once)."""
+        self._errors += 1
+        hook = self._on_error
+        if hook is not None:
+            try:
+                hook(exc, context)
+            except Exception as hook_exc:
+                self._logger.error(
+                    "on_error hook %r failed on %r while handling %r",
+                    hook,
+                    context,
+                    exc,
+                    exc_info=hook_exc,
+                )
+            else:
+                return
+        owner = (
+            ""
+            if context.subscriber_id is None
+            else f" of subscriber {context.subscriber_id!r} ({context.subscription_id!r})"
+        )
+        self._logger.error(
+            "%s %r%s failed on key %r with message %s: %r",
+            context.kind.capitalize(),
+            context.callback,
+            owner,
+            context.key,
+            # A message can be huge: its repr is cut short in the log.
+            _short.repr(context.message),
+            exc,
+            exc_info=exc,
+        )
+
+    def count_drops(self, n: int = 1) -> None:
+        """Add to the hub's total of messages lost to overflow; for the queues."""
+        self._dropped += n
 
     # -- subscriptions ------------------------------------------------------------------------
 
@@ -154,6 +388,7 @@ class Hub:
             has a queue (see :meth:`get_subscriber_queue_sizes`).
         :raises InvalidKeyError: if ``key`` is empty.
         :raises TypeError: if ``callback`` or ``unread`` is not callable.
+        :raises HubClosedError: if the hub is closed.
         """
         if not callable(callback):
             raise TypeError(f"callback must be callable, got {callback!r}")
@@ -181,6 +416,8 @@ class Hub:
 
         :return: whether it was not subscribed under ``pattern`` yet.
         """
+        self._check_open()
+        self.bind_loop()
         if not self._router.add(pattern, token, callback, unread):
             self._logger.warning("Repeated subscription of %r to key %r.", token, pattern)
             return False
@@ -190,9 +427,10 @@ class Hub:
     def unsubscribe_token(self, pattern: Key, token: Hashable) -> bool:
         """Undo :meth:`subscribe_token`; return whether ``token`` was subscribed there."""
         if not self._router.remove(pattern, token):
-            self._logger.warning(
-                "Unsubscribe of %r from key %r, which it is not subscribed to.", token, pattern
-            )
+            if not self._closed:
+                self._logger.warning(
+                    "Unsubscribe of %r from key %r, which it is not subscribed to.", token, pattern
+                )
             return False
         self._announce("removedSubscriber", pattern)
         return True
@@ -201,10 +439,59 @@ class Hub:
         if not self._router.has_root(_HUB):
             return  # Nobody could receive the meta-event: don't build it.
         parts = tuple("\\*" if part == WILDCARD else part for part in pattern)
-        self.publish(
-            tuple.__new__(Key, (_HUB, event, *parts)),
-            {"key": pattern, "currentSubscriberCount": self._router.count(pattern)},
+        self.publish_meta(
+            (event, *parts), {"key": pattern, "currentSubscriberCount": self._router.count(pattern)}
         )
+
+    def publish_meta(self, parts: tuple[str, ...], message: Any) -> None:
+        """Publish the hub's own event ``('Hub', *parts)``, if anyone could receive it."""
+        if self._router.has_root(_HUB) and get_ident() == self._thread:
+            self.publish(tuple.__new__(Key, (_HUB, *parts)), message)
+
+    async def wait_for(
+        self,
+        pattern: PossibleKey,
+        predicate: Callable[[Key, Any], object] | None = None,
+        timeout: float | None = None,
+    ) -> tuple[Key, Any]:
+        """Return the first ``(key, message)`` published under ``pattern`` that ``predicate``
+        accepts (any, without one).
+
+        The temporary subscription is gone when this returns, raises, times out or is
+        cancelled. If ``predicate`` raises, so does this.
+
+        :raises TimeoutError: after ``timeout`` seconds without such a message.
+        :raises HubClosedError: if the hub is or gets closed.
+        """
+        key = check_pattern(pattern)
+        if predicate is not None and not callable(predicate):
+            raise TypeError(f"predicate must be callable or None, got {predicate!r}")
+        self._check_open()
+        self.bind_loop()
+        found: asyncio.Future[tuple[Key, Any]] = asyncio.get_running_loop().create_future()
+
+        def offer(key: Key, message: Any) -> None:
+            if found.done():
+                return
+            try:
+                accepted = predicate is None or predicate(key, message)
+            except Exception as exc:  # noqa: BLE001 - handed to the waiter
+                found.set_exception(exc)
+                return
+            if accepted:
+                found.set_result((key, message))
+
+        token = _WaitToken(offer)
+        self.subscribe_token(key, token, offer)
+        self._waiters.add(found)
+        try:
+            async with asyncio.timeout(timeout):
+                return await found
+        finally:
+            self._waiters.discard(found)
+            # Quietly: it is gone already if the hub was closed meanwhile.
+            if self._router.remove(key, token):
+                self._announce("removedSubscriber", key)
 
     # -- introspection ------------------------------------------------------------------------
 
@@ -222,6 +509,35 @@ class Hub:
             return len(self._router) > 0
         return could_reach(key, (pattern for pattern, _ in self._router.patterns()))
 
+    def count(self, key: PossibleKey) -> int:
+        """How many subscriptions a publish under ``key`` would reach now.
+
+        :raises InvalidKeyError: if ``key`` is empty or a wildcard.
+        """
+        return len(self._router.targets(check_publishable(coerce_key(key))))
+
+    def subscriptions(self, pattern: PossibleKey | None = None) -> dict[Key, int]:
+        """``{subscribed key: number of subscriptions under exactly it}``, for every subscribed
+        key that lies within ``pattern`` (matched by it, a wildcard key part by part), or for
+        all of them; like Redis' ``PUBSUB CHANNELS``.
+        """
+        within = None if pattern is None else check_pattern(pattern)
+        return {
+            key: len(targets)
+            for key, targets in self._router.patterns()
+            if within is None or matches(key, within)
+        }
+
+    def statistics(self) -> HubStatistics:
+        """Hub-wide totals since the hub was created."""
+        return HubStatistics(
+            subscriptions=len(self._router),
+            published=self._published,
+            delivered=self._delivered,
+            dropped=self._dropped,
+            listener_errors=self._errors,
+        )
+
     def get_subscriber_queue_sizes(self, key: PossibleKey) -> tuple[int, ...]:
         """The queue lengths of the queue subscriptions a publish under ``key`` would reach.
 
@@ -238,3 +554,26 @@ class Hub:
             if queues:
                 sizes[pattern] = queues
         return sizes
+
+
+class _WaitToken:
+    """The subscription of one :meth:`Hub.wait_for`; its repr names it in logs."""
+
+    __slots__ = ("offer",)
+
+    def __init__(self, offer: Callback) -> None:
+        self.offer = offer
+
+    def __repr__(self) -> str:
+        return "<Hub.wait_for subscription>"
+
+
+async def stop_tasks(tasks: list[asyncio.Task[None]], timeout: float | None) -> None:
+    """Wait up to ``timeout`` seconds for ``tasks`` to end, cancel the rest, wait for those."""
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=timeout)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending)

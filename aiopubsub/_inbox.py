@@ -1,72 +1,219 @@
-"""The queue behind each queue subscription: a deque plus the consumers waiting on it."""
+"""The queue behind each queue subscription: a deque, its bound, and who waits on it."""
 
 from __future__ import annotations
 
 import asyncio
+import enum
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from ._key import Key
 
-__all__ = ["Inbox"]
+__all__ = ["Inbox", "Overflow"]
+
+
+class Overflow(enum.StrEnum):
+    """What a bounded queue does with a message that arrives when it is full.
+
+    Whatever the policy, a full queue never raises into :meth:`Hub.publish` and never holds up
+    the delivery to other subscriptions; every message it loses is counted in
+    :meth:`Subscriber.statistics`. The members are strings (``'drop_oldest'``, ...), so they
+    survive JSON.
+    """
+
+    #: Make room by dropping the oldest queued message: the queue keeps the newest ``maxsize``.
+    DROP_OLDEST = "drop_oldest"
+    #: Drop the incoming message: the queue keeps the oldest ``maxsize``.
+    DROP_NEWEST = "drop_newest"
+    #: Cut the subscription off from the hub and drop the incoming message; ``consume()``
+    #: returns what was queued, then raises :class:`SlowConsumerError`.
+    DISCONNECT = "disconnect"
+
+
+#: Called by a bounded inbox on every drop: ``hook(inbox, first_of_episode, disconnect)``.
+OverflowHook = Callable[["Inbox", bool, bool], None]
 
 
 class Inbox:
     """A FIFO of ``(key, message)`` pairs, filled synchronously by the hub.
 
-    Leaner than :class:`asyncio.Queue` because the hub only ever puts without waiting and
-    nothing needs ``join()``. A consumer that is cancelled while waiting loses nothing: a
-    message stays in the deque until a :meth:`get` returns it, and a wake-up meant for a
-    cancelled consumer is passed on to the next one.
+    Leaner than :class:`asyncio.Queue`: the hub only ever puts without waiting, and nothing
+    needs ``join()``. Decisions:
+
+    * A consumer cancelled while waiting loses nothing: a message stays in the deque until a
+      :meth:`get` returns it, and a wake-up meant for a cancelled consumer passes to the next.
+    * With ``maxsize > 0`` the deque never holds more than ``maxsize`` messages; ``overflow``
+      says which message is lost. An *overflow episode* starts with a drop and ends when the
+      queue has been emptied; the hook hears of every drop, and whether it is the first of
+      its episode.
+    * Once closed (with the exception a consumer gets after the last queued message), the
+      inbox still hands out what it holds; only then does :meth:`get` raise.
     """
 
-    __slots__ = ("items", "_getters")
+    __slots__ = (
+        "items",
+        "maxsize",
+        "overflow",
+        "delivered",
+        "dropped",
+        "peak",
+        "closed",
+        "_getters",
+        "_putters",
+        "_episode",
+        "_on_overflow",
+    )
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        maxsize: int = 0,
+        overflow: Overflow = Overflow.DROP_OLDEST,
+        on_overflow: OverflowHook | None = None,
+    ) -> None:
         self.items: deque[tuple[Key, Any]] = deque()
+        self.maxsize = maxsize
+        self.overflow = overflow
+        #: Messages accepted into the queue, and messages lost to overflow.
+        self.delivered = 0
+        self.dropped = 0
+        #: The longest the queue has been.
+        self.peak = 0
+        #: What :meth:`get` raises once the queue is empty, after :meth:`close`.
+        self.closed: Callable[[], BaseException] | None = None
         self._getters: deque[asyncio.Future[None]] = deque()
+        self._putters: deque[asyncio.Future[None]] = deque()
+        self._episode = False
+        self._on_overflow = on_overflow
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __repr__(self) -> str:
-        return f"<Inbox queued={len(self.items)} waiting={len(self._getters)}>"
+        bound = f"/{self.maxsize} {self.overflow.name}" if self.maxsize else ""
+        return f"<Inbox queued={len(self.items)}{bound} waiting={len(self._getters)}>"
 
-    def put(self, key: Key, message: Any) -> None:
-        """Append a message and wake the longest-waiting consumer. The hub's callback."""
-        self.items.append((key, message))
+    @property
+    def put(self) -> Callable[[Key, Any], None]:
+        """The hub's callback for this queue: the unbounded fast path or the bounded one."""
+        return self._put_bounded if self.maxsize else self._put
+
+    def _put(self, key: Key, message: Any) -> None:
+        items = self.items
+        items.append((key, message))
+        self.delivered += 1
+        if len(items) > self.peak:
+            self.peak = len(items)
         if self._getters:
-            self._wake_next()
+            self._wake(self._getters)
 
-    def _wake_next(self) -> None:
-        getters = self._getters
-        while getters:
-            waiter = getters.popleft()
+    def _put_bounded(self, key: Key, message: Any) -> None:
+        items = self.items
+        if len(items) < self.maxsize and self.closed is None:
+            items.append((key, message))
+            self.delivered += 1
+            if len(items) > self.peak:
+                self.peak = len(items)
+            if self._getters:
+                self._wake(self._getters)
+            return
+        self.dropped += 1
+        disconnect = False
+        if self.closed is None:
+            if self.overflow is Overflow.DROP_OLDEST:
+                items.popleft()
+                items.append((key, message))
+                self.delivered += 1
+            elif self.overflow is Overflow.DISCONNECT:
+                disconnect = True
+        first = not self._episode and self.closed is None
+        self._episode = True
+        if self._on_overflow is not None:
+            self._on_overflow(self, first, disconnect)
+
+    @staticmethod
+    def _wake(waiters: deque[asyncio.Future[None]]) -> None:
+        while waiters:
+            waiter = waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
                 return
 
-    def get_nowait(self) -> tuple[Key, Any]:
-        """Return the oldest message. :raises asyncio.QueueEmpty: if there is none."""
+    def taken(self) -> None:
+        """Bookkeeping after a message was taken from a bounded queue: end an overflow episode,
+        wake a publisher waiting for room."""
         if not self.items:
+            self._episode = False
+        if self._putters:
+            self._wake(self._putters)
+
+    def close(self, reason: Callable[[], BaseException]) -> None:
+        """Let consumers take what is queued, then raise ``reason()``; wake every waiter."""
+        if self.closed is not None:
+            return
+        self.closed = reason
+        for waiters in (self._getters, self._putters):
+            while waiters:
+                waiter = waiters.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    def reopen(self) -> None:
+        """Accept messages again after :meth:`close` (a disconnected queue subscribed anew)."""
+        self.closed = None
+        self._episode = False
+
+    @property
+    def has_room(self) -> bool:
+        """Whether a put now would keep every message: unbounded, or below ``maxsize``."""
+        return not self.maxsize or len(self.items) < self.maxsize or self.closed is not None
+
+    def get_nowait(self) -> tuple[Key, Any]:
+        """Return the oldest message.
+
+        :raises asyncio.QueueEmpty: if there is none and the inbox is open.
+        :raises BaseException: what the inbox was closed with, if it is closed and empty.
+        """
+        if not self.items:
+            if self.closed is not None:
+                raise self.closed()
             raise asyncio.QueueEmpty
-        return self.items.popleft()
+        item = self.items.popleft()
+        if self.maxsize:
+            self.taken()
+        return item
 
     async def get(self) -> tuple[Key, Any]:
-        """Return the oldest message, waiting for one if there is none."""
+        """Return the oldest message, waiting for one if there is none.
+
+        :raises BaseException: what the inbox was closed with, once it is closed and empty.
+        """
         items = self.items
         while not items:
-            waiter = asyncio.get_running_loop().create_future()
-            self._getters.append(waiter)
-            try:
-                # Cancellation lands here; the message we may have been woken for stays queued.
-                await waiter
-            except BaseException:
-                waiter.cancel()
-                if waiter in self._getters:
-                    self._getters.remove(waiter)
-                if items:
-                    # We may have been woken for a message we will not take: pass it on.
-                    self._wake_next()
-                raise
-        return items.popleft()
+            if self.closed is not None:
+                raise self.closed()
+            await self._wait(self._getters)
+        item = items.popleft()
+        if self.maxsize:
+            self.taken()
+        return item
+
+    async def wait_for_room(self) -> None:
+        """Wait until :attr:`has_room` (returns at once if it already is)."""
+        while not self.has_room:
+            await self._wait(self._putters)
+
+    async def _wait(self, waiters: deque[asyncio.Future[None]]) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        waiters.append(waiter)
+        try:
+            # Cancellation lands here; what we may have been woken for stays where it is.
+            await waiter
+        except BaseException:
+            waiter.cancel()
+            if waiter in waiters:
+                waiters.remove(waiter)
+            elif (self.items if waiters is self._getters else self.has_room) and waiters:
+                # We were woken for something we will not take: pass the wake-up on.
+                self._wake(waiters)
+            raise

@@ -74,7 +74,7 @@ class Router:
         self._targets: dict[Hashable, Target] = {}
         self._nodes: dict[Key, _Node] = {}
         self._order = itertools.count()
-        self._cache_size = cache_size
+        self.cache_size = cache_size
         #: Published key -> the callbacks it reaches. Read directly by the hub's hot path;
         #: always the same dict object.
         self.cache: dict[Key, tuple[Callback, ...]] = {}
@@ -180,7 +180,7 @@ class Router:
         """The callbacks a publish under the concrete ``key`` reaches, cached (rule 5)."""
         callbacks = tuple(target.callback for target in self.targets(key))
         cache = self.cache
-        if len(cache) >= self._cache_size:
+        if len(cache) >= self.cache_size:
             del cache[next(iter(cache))]
         cache[key] = callbacks
         return callbacks

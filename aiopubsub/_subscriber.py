@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable, Collection, Generator, Iterable
+import warnings
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Generator, Iterable
 from typing import Any
 
-from ._errors import ConsumeQueueNotFoundError, SubscriptionNotFoundError
-from ._hub import Hub, check_pattern, coerce_key
-from ._inbox import Inbox
+from ._errors import (
+    ConsumeQueueNotFoundError,
+    PubSubError,
+    SlowConsumerError,
+    SubscriberClosedError,
+    SubscriptionNotFoundError,
+)
+from ._hub import Hub, check_pattern, coerce_key, stop_tasks
+from ._inbox import Inbox, Overflow
 from ._key import Key, PossibleKey
 from ._log import get_logger
+from ._records import ErrorContext, SubscriptionStatistics
 
 __all__ = ["ListenerRemoval", "Subscriber"]
 
@@ -34,13 +43,32 @@ def is_async_callable(callback: object) -> bool:
     )
 
 
+def check_bound(maxsize: object, overflow: object) -> tuple[int, Overflow]:
+    """Return ``(maxsize, overflow)`` if they describe a queue bound.
+
+    :raises TypeError: if ``maxsize`` is not an ``int`` or ``overflow`` not an :class:`Overflow`.
+    :raises ValueError: if ``maxsize`` is negative.
+    """
+    if not isinstance(maxsize, int) or isinstance(maxsize, bool):
+        raise TypeError(f"maxsize must be an int (0: unbounded), got {maxsize!r}")
+    if maxsize < 0:
+        raise ValueError(f"maxsize must be >= 0 (0: unbounded), got {maxsize!r}")
+    if not isinstance(overflow, Overflow):
+        choices = ", ".join(f"Overflow.{member.name}" for member in Overflow)
+        raise TypeError(f"overflow must be one of {choices}; got {overflow!r}")
+    return maxsize, overflow
+
+
 class _Subscription:
     """One subscription id of one subscriber: the token the hub knows it by."""
 
-    __slots__ = ("id", "keys", "callback", "inbox", "__weakref__")
+    __slots__ = ("id", "subscriber_id", "keys", "callback", "inbox", "__weakref__")
 
-    def __init__(self, id_: str, callback: SyncCallback | None, inbox: Inbox | None) -> None:
+    def __init__(
+        self, id_: str, subscriber_id: str, callback: SyncCallback | None, inbox: Inbox | None
+    ) -> None:
         self.id = id_
+        self.subscriber_id = subscriber_id
         self.keys: dict[Key, None] = {}
         self.callback = callback
         self.inbox = inbox
@@ -72,6 +100,25 @@ class ListenerRemoval:
             yield from asyncio.wait(self._tasks).__await__()
 
 
+class _Messages:
+    """The async iterator of :meth:`Subscriber.messages`."""
+
+    __slots__ = ("_subscriber", "_subscription_id")
+
+    def __init__(self, subscriber: Subscriber, subscription_id: str) -> None:
+        self._subscriber = subscriber
+        self._subscription_id = subscription_id
+
+    def __aiter__(self) -> _Messages:
+        return self
+
+    async def __anext__(self) -> tuple[Key, Any]:
+        try:
+            return await self._subscriber.consume(self._subscription_id)
+        except SubscriberClosedError:
+            raise StopAsyncIteration from None
+
+
 class Subscriber:
     """Receives messages from a :class:`Hub`, into queues or through callbacks.
 
@@ -79,14 +126,33 @@ class Subscriber:
     :meth:`consume`) or one callback (made by :meth:`sync_subscribe`), and may be subscribed
     under several keys; a message matching several of them arrives once.
 
+    Close a subscriber when done with it (:meth:`close`, ``await`` :meth:`aclose`, or
+    ``async with``). One dropped without closing while its hub lives on has its queue
+    subscriptions removed, since nobody can consume them any more (a :class:`ResourceWarning`
+    says so); its callback subscriptions and sync listeners go on working, as they did in
+    the original.
+
     :param hub: the hub to subscribe to.
-    :param id_: a name for logs and listener ids.
+    :param id_: a name for logs, meta-events and listener ids.
+    :param maxsize: the default bound of this subscriber's queues, async listeners' included
+        (``0``: unbounded, as in the original).
+    :param overflow: what a full queue does with the next message (see :class:`Overflow`).
+    :raises HubClosedError: if ``hub`` is closed.
     """
 
     #: The subscription id used when none is given.
     DEFAULT_SUBSCRIPTION_ID = "default"
 
-    def __init__(self, hub: Hub, id_: str) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        id_: str,
+        *,
+        maxsize: int = 0,
+        overflow: Overflow = Overflow.DROP_OLDEST,
+    ) -> None:
+        self._closed = True  # Until set up: nothing for __del__ to do.
+        self._maxsize, self._overflow = check_bound(maxsize, overflow)
         self.id = id_
         self._hub = hub
         self._subscriptions: dict[str, _Subscription] = {}
@@ -96,35 +162,69 @@ class Subscriber:
         self._listeners: dict[_ListenerId, tuple[str, asyncio.Task[None] | None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._logger = get_logger("Subscriber")
+        hub.attach(self)
+        self._closed = False
 
     def __repr__(self) -> str:
+        state = " closed" if self._closed else ""
         return (
-            f"<{type(self).__name__} {self.id!r} subscriptions={len(self._subscriptions)}"
+            f"<{type(self).__name__} {self.id!r}{state} subscriptions={len(self._subscriptions)}"
             f" listeners={len(self._listeners)}>"
         )
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SubscriberClosedError(f"Subscriber {self.id!r} is closed")
 
     # -- subscriptions ------------------------------------------------------------------------
 
     def async_subscribe(
-        self, key: PossibleKey, subscription_id: str = DEFAULT_SUBSCRIPTION_ID
+        self,
+        key: PossibleKey,
+        subscription_id: str = DEFAULT_SUBSCRIPTION_ID,
+        *,
+        maxsize: int | None = None,
+        overflow: Overflow | None = None,
     ) -> None:
         """Queue every message matching ``key`` under ``subscription_id``, for :meth:`consume`.
 
-        All keys subscribed under one id share one queue, in publish order.
+        All keys subscribed under one id share one queue, in publish order. ``maxsize`` and
+        ``overflow`` (by default the subscriber's) are set when the id is first subscribed.
+        Subscribing again under an id that was disconnected (``Overflow.DISCONNECT``) resumes
+        it, with what it still holds queued.
 
         :raises InvalidKeyError: if ``key`` is empty.
-        :raises ValueError: if ``subscription_id`` is a callback subscription.
+        :raises ValueError: if ``subscription_id`` is a callback subscription, or already has
+            another ``maxsize`` or ``overflow``.
+        :raises SubscriberClosedError: if the subscriber is closed.
         """
+        self._check_open()
         pattern = check_pattern(key)
         subscription = self._subscriptions.get(subscription_id)
         if subscription is None:
-            inbox = Inbox()
-            subscription = _Subscription(subscription_id, None, inbox)
+            bound = check_bound(
+                self._maxsize if maxsize is None else maxsize,
+                self._overflow if overflow is None else overflow,
+            )
+            inbox = Inbox(*bound, on_overflow=self._overflow_hook(subscription_id))
+            subscription = _Subscription(subscription_id, self.id, None, inbox)
         elif subscription.inbox is None:
             raise ValueError(
                 f"Subscription id {subscription_id!r} of subscriber {self.id!r} is a callback"
                 " subscription; choose another subscription_id for a queue"
             )
+        else:
+            inbox = subscription.inbox
+            if (maxsize is not None and maxsize != inbox.maxsize) or (
+                overflow is not None and overflow is not inbox.overflow
+            ):
+                raise ValueError(
+                    f"Subscription id {subscription_id!r} of subscriber {self.id!r} already has"
+                    f" maxsize={inbox.maxsize}, overflow={inbox.overflow!s}; got"
+                    f" maxsize={maxsize!r}, overflow={overflow!r}"
+                )
+            if inbox.closed is not None:
+                inbox.reopen()
         self._add(subscription, pattern)
 
     subscribe = async_subscribe
@@ -140,12 +240,14 @@ class Subscriber:
         :raises InvalidKeyError: if ``key`` is empty.
         :raises TypeError: if ``callback`` is not callable or is ``async``.
         :raises ValueError: if ``subscription_id`` is a queue or holds another callback.
+        :raises SubscriberClosedError: if the subscriber is closed.
         """
+        self._check_open()
         _check_sync(callback)
         pattern = check_pattern(key)
         subscription = self._subscriptions.get(subscription_id)
         if subscription is None:
-            subscription = _Subscription(subscription_id, callback, None)
+            subscription = _Subscription(subscription_id, self.id, callback, None)
         elif subscription.callback != callback:
             held = subscription.inbox if subscription.callback is None else subscription.callback
             raise ValueError(
@@ -189,23 +291,85 @@ class Subscriber:
 
     # -- consuming ----------------------------------------------------------------------------
 
-    async def consume(self, subscription_id: str = DEFAULT_SUBSCRIPTION_ID) -> tuple[Key, Any]:
+    async def consume(
+        self, subscription_id: str = DEFAULT_SUBSCRIPTION_ID, *, timeout: float | None = None
+    ) -> tuple[Key, Any]:
         """Return the oldest queued ``(key, message)`` of ``subscription_id``, waiting if none.
 
-        Cancelling a waiting ``consume()`` loses nothing: the message stays queued.
+        A ``consume()`` that is cancelled or times out loses nothing: its message was either
+        returned or is still queued.
 
+        :param timeout: seconds to wait at most (``None``: no limit).
+        :raises TimeoutError: if ``timeout`` passes first.
         :raises ConsumeQueueNotFoundError: if ``subscription_id`` has no queue (it was never
             subscribed with :meth:`subscribe`, or it is a callback subscription).
+        :raises SlowConsumerError: once the queue is empty, if it was disconnected for
+            overflowing (``Overflow.DISCONNECT``).
+        :raises SubscriberClosedError: once the queue is empty, if the subscriber is closed.
         """
         inbox = self._inboxes.get(subscription_id)
         if inbox is None:
             raise self._no_queue(subscription_id)
         items = inbox.items
         if items:
-            return items.popleft()
-        return await inbox.get()
+            item = items.popleft()
+            if inbox.maxsize:
+                inbox.taken()
+            return item
+        if timeout is None:
+            return await inbox.get()
+        async with asyncio.timeout(timeout):
+            return await inbox.get()
 
-    def _no_queue(self, subscription_id: str) -> ConsumeQueueNotFoundError:
+    def consume_nowait(self, subscription_id: str = DEFAULT_SUBSCRIPTION_ID) -> tuple[Key, Any]:
+        """Return the oldest queued ``(key, message)`` of ``subscription_id`` without waiting.
+
+        :raises asyncio.QueueEmpty: if nothing is queued.
+        :raises: otherwise, what :meth:`consume` raises.
+        """
+        inbox = self._inboxes.get(subscription_id)
+        if inbox is None:
+            raise self._no_queue(subscription_id)
+        return inbox.get_nowait()
+
+    def messages(
+        self, subscription_id: str = DEFAULT_SUBSCRIPTION_ID
+    ) -> AsyncIterator[tuple[Key, Any]]:
+        """``async for key, message in subscriber.messages():`` until the subscriber is closed.
+
+        The loop ends once the subscriber is closed and the queue drained; a disconnected
+        queue raises :class:`SlowConsumerError` instead, so that the loss is not mistaken
+        for an orderly end.
+
+        :raises ConsumeQueueNotFoundError: here, if ``subscription_id`` has no queue.
+        """
+        if subscription_id not in self._inboxes:
+            raise self._no_queue(subscription_id)
+        return _Messages(self, subscription_id)
+
+    def statistics(self, subscription_id: str = DEFAULT_SUBSCRIPTION_ID) -> SubscriptionStatistics:
+        """A snapshot of the queue of ``subscription_id``: its length, bound and counts.
+
+        :raises ConsumeQueueNotFoundError: if ``subscription_id`` has no queue.
+        """
+        inbox = self._inboxes.get(subscription_id)
+        if inbox is None:
+            raise self._no_queue(subscription_id)
+        return SubscriptionStatistics(
+            queued=len(inbox),
+            peak_queued=inbox.peak,
+            maxsize=inbox.maxsize,
+            overflow=inbox.overflow,
+            delivered=inbox.delivered,
+            dropped=inbox.dropped,
+            closed=inbox.closed is not None,
+        )
+
+    def _no_queue(self, subscription_id: str) -> PubSubError:
+        if self._closed:
+            return SubscriberClosedError(
+                f"Subscriber {self.id!r} is closed; it has no queue {subscription_id!r}"
+            )
         if subscription_id in self._subscriptions:
             return ConsumeQueueNotFoundError(
                 f"Subscription {subscription_id!r} of subscriber {self.id!r} is a callback"
@@ -215,6 +379,49 @@ class Subscriber:
             f"Subscriber {self.id!r} has no queue subscription {subscription_id!r};"
             f" call subscribe(key, subscription_id={subscription_id!r}) first"
         )
+
+    # -- overflow -----------------------------------------------------------------------------
+
+    def _overflow_hook(self, subscription_id: str) -> Callable[[Inbox, bool, bool], None]:
+        # The inbox lives in the hub's routes: it must not keep the subscriber alive.
+        ref = weakref.ref(self)
+
+        def on_overflow(inbox: Inbox, first: bool, disconnect: bool) -> None:
+            subscriber = ref()
+            if subscriber is not None:
+                subscriber._overflowed(subscription_id, inbox, first, disconnect)
+
+        return on_overflow
+
+    def _overflowed(
+        self, subscription_id: str, inbox: Inbox, first: bool, disconnect: bool
+    ) -> None:
+        self._hub.count_drops()
+        if disconnect:
+            subscription = self._subscriptions[subscription_id]
+            for pattern in subscription.keys:
+                self._hub.unsubscribe_token(pattern, subscription)
+            subscription.keys.clear()
+            dropped = inbox.dropped
+            inbox.close(
+                lambda: SlowConsumerError(
+                    f"Subscription {subscription_id!r} of subscriber {self.id!r} was disconnected:"
+                    f" its queue of {inbox.maxsize} overflowed ({dropped} dropped);"
+                    " subscribe again to resume"
+                )
+            )
+        if first:
+            self._logger.warning(
+                "Subscription %r of subscriber %r is full (maxsize %d): %s",
+                subscription_id,
+                self.id,
+                inbox.maxsize,
+                "disconnected" if disconnect else f"dropping messages ({inbox.overflow})",
+            )
+            self._hub.publish_meta(
+                ("slowSubscriber", self.id, subscription_id),
+                {"dropped": inbox.dropped, "policy": inbox.overflow},
+            )
 
     # -- listeners ----------------------------------------------------------------------------
 
@@ -226,7 +433,9 @@ class Subscriber:
         :param keys: one key, or a set of keys.
         :raises TypeError: if ``callback`` is ``async`` (use :meth:`add_async_listener`).
         :raises InvalidKeyError: if a key is empty. Nothing is subscribed after an error.
+        :raises SubscriberClosedError: if the subscriber is closed.
         """
+        self._check_open()
         _check_sync(callback)
         patterns, listener = _listener(keys, callback)
         if listener in self._listeners:
@@ -250,7 +459,9 @@ class Subscriber:
         :raises TypeError: if ``callback`` is not ``async`` (use :meth:`add_sync_listener`).
         :raises InvalidKeyError: if a key is empty. Nothing is subscribed after an error.
         :raises RuntimeError: if no event loop is running.
+        :raises SubscriberClosedError: if the subscriber is closed.
         """
+        self._check_open()
         if not is_async_callable(callback):
             raise TypeError(
                 f"add_async_listener needs an async callback, got {callback!r};"
@@ -264,43 +475,47 @@ class Subscriber:
         for pattern in patterns:
             self.async_subscribe(pattern, sub_id)
         task = loop.create_task(
-            self._listen(self._inboxes[sub_id], callback), name=f"aiopubsub {sub_id}"
+            self._listen(sub_id, self._inboxes[sub_id], callback), name=f"aiopubsub {sub_id}"
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         self._listeners[listener] = (sub_id, task)
 
-    async def _listen(self, inbox: Inbox, callback: AsyncCallback) -> None:
+    async def _listen(self, sub_id: str, inbox: Inbox, callback: AsyncCallback) -> None:
         items = inbox.items
         in_a_row = 0
         while True:
             if items and in_a_row < _YIELD_EVERY:
                 key, message = items.popleft()
+                if inbox.maxsize:
+                    inbox.taken()
                 in_a_row += 1
             else:
                 if in_a_row:
                     # After a long backlog, let the loop's other tasks run.
                     await asyncio.sleep(0)
                 in_a_row = 0
-                key, message = await inbox.get()
+                try:
+                    key, message = await inbox.get()
+                except SubscriberClosedError:
+                    return  # Closed, and everything queued was handled.
+                except SlowConsumerError as exc:
+                    self._logger.error("Async listener %r stopped: %s", callback, exc)
+                    return
             try:
                 await callback(key, message)
             except asyncio.CancelledError as exc:
                 if asyncio.current_task().cancelling():  # type: ignore[union-attr]
                     raise  # We are being stopped.
-                self._listener_failed(exc, callback, key)
+                self._listener_failed(exc, callback, sub_id, key, message)
             except Exception as exc:  # noqa: BLE001 - reported; the listener goes on
-                self._listener_failed(exc, callback, key)
+                self._listener_failed(exc, callback, sub_id, key, message)
 
-    def _listener_failed(self, exc: BaseException, callback: AsyncCallback, key: Key) -> None:
-        self._logger.error(
-            "Async listener %r of subscriber %r failed on key %r: %r",
-            callback,
-            self.id,
-            key,
-            exc,
-            exc_info=exc,
-        )
+    def _listener_failed(
+        self, exc: BaseException, callback: AsyncCallback, sub_id: str, key: Key, message: Any
+    ) -> None:
+        context = ErrorContext(key, message, callback, self.id, sub_id, kind="async listener")
+        self._hub.report(exc, context)
 
     def remove_listener(
         self, keys: ListenerKeys, callback: SyncCallback | AsyncCallback
@@ -340,15 +555,100 @@ class Subscriber:
         stopped = []
         for listener in listeners:
             sub_id, task = self._listeners.pop(listener)
-            subscription = self._subscriptions.pop(sub_id)
+            self._drop_subscription(self._subscriptions.pop(sub_id))
             self._inboxes.pop(sub_id, None)
-            for pattern in subscription.keys:
-                self._hub.unsubscribe_token(pattern, subscription)
-            subscription.keys.clear()
             if task is not None:
                 task.cancel()
                 stopped.append(task)
         return stopped
+
+    def _drop_subscription(self, subscription: _Subscription) -> None:
+        for pattern in subscription.keys:
+            self._hub.unsubscribe_token(pattern, subscription)
+        subscription.keys.clear()
+
+    # -- closing ------------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` or :meth:`aclose` was called (or the hub was closed)."""
+        return self._closed
+
+    def close(self) -> None:
+        """Close now: unsubscribe everything, cancel async listeners. Idempotent.
+
+        Consumers get what is already queued, then :class:`SubscriberClosedError` (an
+        ``async for`` over :meth:`messages` ends). Prefer ``await`` :meth:`aclose`, which lets
+        async listeners finish what is queued and waits for their tasks.
+        """
+        for task in self._shutdown(drain=False):
+            task.cancel()
+
+    async def aclose(self, timeout: float | None = 5.0) -> None:
+        """Close, let async listeners finish what is queued, and wait for their tasks.
+
+        Listener tasks still running after ``timeout`` seconds are cancelled; when this
+        returns, none is left. Idempotent.
+        """
+        await stop_tasks(self._shutdown(drain=True), timeout)
+
+    async def __aenter__(self) -> Subscriber:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def _shutdown(self, drain: bool) -> list[asyncio.Task[None]]:
+        """Stop all intake; return the listener tasks, which stop once their queue is drained."""
+        if not self._closed:
+            self._closed = True
+            for subscription in self._subscriptions.values():
+                self._drop_subscription(subscription)
+            for inbox in self._inboxes.values():
+                inbox.close(self._closed_error)
+            self._listeners.clear()
+        return list(self._tasks)
+
+    def _closed_error(self) -> SubscriberClosedError:
+        return SubscriberClosedError(f"Subscriber {self.id!r} is closed")
+
+    def __del__(self) -> None:
+        # Only queues leak: nobody can consume them any more. A callback subscription (or a
+        # sync listener) keeps working, as in the original; an async listener's task keeps
+        # its subscriber alive.
+        if self._closed:
+            return
+        queues = [s for s in self._subscriptions.values() if s.inbox is not None and s.keys]
+        if not queues:
+            return
+        self._closed = True
+        held = [(pattern, s) for s in queues for pattern in s.keys]
+        loop = self._hub.loop
+        if loop is None or not loop.is_running():
+            # No loop to deliver to: whatever would fill the queues is not running either.
+            for pattern, subscription in held:
+                self._hub.unsubscribe_token(pattern, subscription)
+            return
+        # Unsubscribe from the loop, soon: the garbage collector may run anywhere, even in
+        # the middle of a fan-out or in another thread. If the hub is gone by then, it went
+        # with this subscriber and nothing leaked.
+        hub = weakref.ref(self._hub)
+        name = repr(self)
+
+        def unsubscribe() -> None:
+            live = hub()
+            if live is None or live.closed:
+                return
+            for pattern, subscription in held:
+                live.unsubscribe_token(pattern, subscription)
+            warnings.warn(
+                f"{name} was dropped without close() while its hub is in use;"
+                " it has been unsubscribed",
+                ResourceWarning,
+                stacklevel=1,
+            )
+
+        loop.call_soon_threadsafe(unsubscribe)
 
 
 def _listener(keys: ListenerKeys, callback: object) -> tuple[list[Key], _ListenerId]:

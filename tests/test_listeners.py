@@ -103,7 +103,7 @@ async def test_async_listener_that_raises_is_logged_and_goes_on(
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 2
     for record in errors:
-        assert record.name == "aiopubsub.Subscriber"
+        assert record.name == "aiopubsub.Hub"
         assert "Key('a')" in record.getMessage()
         assert repr(recorder) in record.getMessage()
         assert "'sub'" in record.getMessage()

@@ -1,0 +1,63 @@
+"""Read-only records the library hands out: statistics and the context of an error."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from ._inbox import Overflow
+from ._key import Key
+
+__all__ = ["ErrorContext", "HubStatistics", "SubscriptionStatistics"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SubscriptionStatistics:
+    """A snapshot of one queue subscription, from :meth:`Subscriber.statistics`."""
+
+    #: Messages in the queue now.
+    queued: int
+    #: The most messages the queue has held at once.
+    peak_queued: int
+    #: The bound (``0``: unbounded) and what happens beyond it.
+    maxsize: int
+    overflow: Overflow
+    #: Messages that entered the queue.
+    delivered: int
+    #: Messages lost to overflow (the dropped oldest, or the refused newest).
+    dropped: int
+    #: Whether the subscription was cut off (``Overflow.DISCONNECT``) or its subscriber closed.
+    closed: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HubStatistics:
+    """Hub-wide totals, from :meth:`Hub.statistics`."""
+
+    #: Live subscriptions (one per queue, callback, or listener, however many keys each has).
+    subscriptions: int
+    #: Calls to ``publish`` that were accepted (whether or not anyone was subscribed).
+    published: int
+    #: Messages handed to a subscription: one per subscription reached by each publish.
+    delivered: int
+    #: Messages lost by bounded queues to overflow.
+    dropped: int
+    #: Failures of sync callbacks and async listeners, each also passed to ``on_error``.
+    listener_errors: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ErrorContext:
+    """What failed, passed to the hub's ``on_error(exc, context)`` hook with the exception."""
+
+    #: The key and message being delivered when the callback raised.
+    key: Key
+    message: Any
+    #: The callback or async listener that raised.
+    callback: object
+    #: The id of the :class:`Subscriber` it belongs to, and its subscription id; both ``None``
+    #: for a callback added with :meth:`Hub.add_subscriber` directly.
+    subscriber_id: str | None = None
+    subscription_id: str | None = None
+    #: ``'callback'`` for a sync callback (called inside ``publish``), ``'async listener'``.
+    kind: str = "callback"
