@@ -90,7 +90,8 @@ class Hub:
       order. It goes to the subscriptions that matched when it was published.
     * The hub belongs to one event loop and its thread (the one running when it is created, or
       else when it is first used from a running loop). :meth:`publish` from another thread
-      raises :class:`RuntimeError`; use :meth:`publish_threadsafe` there.
+      raises :class:`RuntimeError` (use :meth:`publish_threadsafe` there), except for a key
+      that no subscription matches: that publish touches nothing and stays a cheap no-op.
     * The hub announces each effective subscribe / unsubscribe under
       ``('Hub', 'addedSubscriber', *parts)`` / ``('Hub', 'removedSubscriber', *parts)``, with
       each ``'*'`` of the subscribed key written ``'\\*'``, and the message
@@ -225,8 +226,6 @@ class Hub:
         :raises RuntimeError: if called from a thread other than the hub's.
         :raises HubClosedError: if the hub is closed.
         """
-        if get_ident() != self._thread:
-            self._refuse()
         if type(key) is not Key:
             key = Key.create_from(key)
         callbacks = self._routes.get(key)
@@ -234,7 +233,13 @@ class Hub:
             callbacks = self._route(key)
         self._published += 1
         if not callbacks:
+            # Nobody to deliver to: nothing is touched, so this is the one publish that any
+            # thread may make (which keeps the most common publish the cheapest).
+            if self._closed:
+                self._refuse()
             return
+        if get_ident() != self._thread:
+            self._refuse()
         self._delivered += len(callbacks)
         if self._delivering:
             self._pending.append((key, message, callbacks))
@@ -259,7 +264,13 @@ class Hub:
         )
 
     def _route(self, key: Key) -> tuple[Callback, ...]:
-        return self._router.route(check_publishable(key))
+        check_publishable(key)
+        if get_ident() != self._thread:
+            # Only the hub's thread fills the cache; another may learn that nobody listens.
+            if self._closed or self._router.targets(key):
+                self._refuse()
+            return ()
+        return self._router.route(key)
 
     def _deliver_pending(self) -> None:
         pending = self._pending

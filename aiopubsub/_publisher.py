@@ -34,6 +34,15 @@ class Publisher:
         """
         self._hub.publish(self.prefix + key, message)
 
+    async def apublish(self, key: PossibleKey, message: Any) -> None:
+        """Publish under ``prefix + key`` once every bounded queue it reaches has room; see
+        :meth:`Hub.apublish`."""
+        await self._hub.apublish(self.prefix + key, message)
+
+    def publish_threadsafe(self, key: PossibleKey, message: Any) -> None:
+        """Publish under ``prefix + key`` from any thread; see :meth:`Hub.publish_threadsafe`."""
+        self._hub.publish_threadsafe(self.prefix + key, message)
+
     def has_subscribers(self, key: PossibleKey = _ANY) -> bool:
         """Whether a message published under ``prefix + key`` could reach a subscription.
 
