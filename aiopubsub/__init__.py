@@ -10,6 +10,7 @@ from ._errors import (
     SlowConsumerError,
     SubscriberClosedError,
     SubscriptionNotFoundError,
+    WrongThreadError,
 )
 from ._hub import ErrorHook, Hub
 from ._inbox import Overflow
@@ -39,4 +40,5 @@ __all__ = [
     "SubscriberClosedError",
     "SubscriptionNotFoundError",
     "SubscriptionStatistics",
+    "WrongThreadError",
 ]

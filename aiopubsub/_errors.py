@@ -9,6 +9,7 @@
      +-- SlowConsumerError              (also ConnectionError)
      +-- SubscriberClosedError          (also RuntimeError)
      +-- HubClosedError                 (also RuntimeError)
+     +-- WrongThreadError               (also RuntimeError)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ __all__ = [
     "SlowConsumerError",
     "SubscriberClosedError",
     "SubscriptionNotFoundError",
+    "WrongThreadError",
 ]
 
 
@@ -66,6 +68,14 @@ class SubscriberClosedError(PubSubError, RuntimeError):
     """The subscriber was closed: nothing more will arrive, and it takes no new subscriptions.
 
     A waiting :meth:`Subscriber.consume` receives what was queued first, then this.
+    """
+
+
+class WrongThreadError(PubSubError, RuntimeError):
+    """A hub was published to from a thread other than its event loop's.
+
+    Use :meth:`Hub.publish_threadsafe` from other threads. Catch it as :class:`RuntimeError`.
+    The hub's fan-out lets it through instead of reporting it as a subscriber's failure.
     """
 
 

@@ -10,7 +10,7 @@ from collections import deque
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any, Protocol
 
-from ._errors import HubClosedError, InvalidKeyError
+from ._errors import HubClosedError, InvalidKeyError, WrongThreadError
 from ._key import WILDCARD, Key, PossibleKey, intersects, matches
 from ._log import get_logger
 from ._records import ErrorContext, HubStatistics
@@ -104,18 +104,25 @@ class Hub:
         itself raises, both errors are logged.
     """
 
-    def __init__(self, *, route_cache_size: int = 4096, on_error: ErrorHook | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        route_cache_size: int = 4096,
+        on_error: ErrorHook | None = None,
+        debug: bool | None = None,
+    ) -> None:
         if on_error is not None and not callable(on_error):
             raise TypeError(f"on_error must be callable or None, got {on_error!r}")
         self._router = Router(route_cache_size)
-        self._routes = self._router.cache
+        self._routes: dict[Key, tuple[Callback, ...]] = {}
         self._delivering = False
         self._pending: deque[tuple[Key, Any, tuple[Callback, ...]]] = deque()
         self._logger = get_logger("Hub")
         self._on_error = on_error
-        #: The thread allowed to publish; ``-1`` (no thread) once closed, so that the hot path
-        #: checks both with one comparison.
+        #: The thread allowed to publish: that of the hub's loop.
         self._thread = get_ident()
+        self._debug_setting = debug
+        self._debug = bool(debug)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._subscribers: weakref.WeakSet[_Closeable] = weakref.WeakSet()
@@ -124,6 +131,7 @@ class Hub:
         self._delivered = 0
         self._dropped = 0
         self._errors = 0
+        self._use_cache()
         self.bind_loop()
 
     def __repr__(self) -> str:
@@ -150,8 +158,15 @@ class Hub:
                 " use one hub per loop"
             )
         self._loop = loop
-        if not self._closed:
-            self._thread = get_ident()
+        self._thread = get_ident()
+        if self._debug_setting is None:
+            self._debug = loop.get_debug()
+        self._use_cache()
+
+    def _use_cache(self) -> None:
+        """Point the hot path at the route cache, or, in debug mode or once closed, at an
+        empty dict so that every publish goes through :meth:`_route`."""
+        self._routes = {} if self._debug or self._closed else self._router.cache
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:
@@ -202,7 +217,6 @@ class Hub:
         if self._closed:
             return []
         self._closed = True
-        self._thread = -1
         tasks = []
         for subscriber in list(self._subscribers):
             tasks.extend(subscriber._shutdown(drain))
@@ -210,7 +224,7 @@ class Hub:
             if not waiter.done():
                 waiter.set_exception(HubClosedError(f"{self!r} was closed"))
         self._router = Router(self._router.cache_size)
-        self._routes = self._router.cache
+        self._use_cache()
         self._pending.clear()
         return tasks
 
@@ -228,19 +242,13 @@ class Hub:
         """
         if type(key) is not Key:
             key = Key.create_from(key)
+        # In debug mode, and once closed, _routes is an empty dict: every publish takes the
+        # slow path, which checks and counts. Otherwise this is the whole check.
         callbacks = self._routes.get(key)
         if callbacks is None:
             callbacks = self._route(key)
-        self._published += 1
         if not callbacks:
-            # Nobody to deliver to: nothing is touched, so this is the one publish that any
-            # thread may make (which keeps the most common publish the cheapest).
-            if self._closed:
-                self._refuse()
             return
-        if get_ident() != self._thread:
-            self._refuse()
-        self._delivered += len(callbacks)
         if self._delivering:
             self._pending.append((key, message, callbacks))
             return
@@ -249,6 +257,8 @@ class Hub:
             for callback in callbacks:
                 try:
                     callback(key, message)
+                except WrongThreadError:
+                    raise  # The publisher's mistake, not the subscriber's.
                 except Exception as exc:  # noqa: BLE001 - a subscriber's failure is not ours
                     self._callback_failed(exc, callback, key, message)
             if self._pending:
@@ -256,21 +266,27 @@ class Hub:
         finally:
             self._delivering = False
 
-    def _refuse(self) -> None:
-        self._check_open()
-        raise RuntimeError(
-            f"{self!r} was published to from thread {get_ident()}, but it belongs to the event"
-            f" loop in thread {self._thread}; use publish_threadsafe() from other threads"
-        )
-
     def _route(self, key: Key) -> tuple[Callback, ...]:
+        """The slow path of :meth:`publish`: a key not in the route cache, or debug mode."""
         check_publishable(key)
+        self._check_open()
         if get_ident() != self._thread:
-            # Only the hub's thread fills the cache; another may learn that nobody listens.
-            if self._closed or self._router.targets(key):
-                self._refuse()
+            # Only the hub's thread fills the cache; outside debug mode, another may learn
+            # that nobody listens (that publish touches nothing).
+            if self._debug or self._router.targets(key):
+                raise WrongThreadError(
+                    f"{self!r} was published to from thread {get_ident()}, but it belongs to"
+                    f" the event loop in thread {self._thread}; use publish_threadsafe() from"
+                    " other threads"
+                )
             return ()
-        return self._router.route(key)
+        callbacks = self._router.cache.get(key)
+        if callbacks is None:
+            callbacks = self._router.route(key)
+        if self._debug:
+            self._published += 1
+            self._delivered += len(callbacks)
+        return callbacks
 
     def _deliver_pending(self) -> None:
         pending = self._pending
@@ -279,6 +295,8 @@ class Hub:
             for callback in callbacks:
                 try:
                     callback(key, message)
+                except WrongThreadError:
+                    raise
                 except Exception as exc:  # noqa: BLE001
                     self._callback_failed(exc, callback, key, message)
 
@@ -456,7 +474,7 @@ class Hub:
 
     def publish_meta(self, parts: tuple[str, ...], message: Any) -> None:
         """Publish the hub's own event ``('Hub', *parts)``, if anyone could receive it."""
-        if self._router.has_root(_HUB) and get_ident() == self._thread:
+        if self._router.has_root(_HUB) and get_ident() == self._thread and not self._closed:
             self.publish(tuple.__new__(Key, (_HUB, *parts)), message)
 
     async def wait_for(
@@ -543,8 +561,8 @@ class Hub:
         """Hub-wide totals since the hub was created."""
         return HubStatistics(
             subscriptions=len(self._router),
-            published=self._published,
-            delivered=self._delivered,
+            published=self._published if self._debug else None,
+            delivered=self._delivered if self._debug else None,
             dropped=self._dropped,
             listener_errors=self._errors,
         )

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import enum
+from _thread import get_ident
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from ._errors import WrongThreadError
 from ._key import Key
 
 __all__ = ["Inbox", "Overflow"]
@@ -62,6 +64,7 @@ class Inbox:
         "_getters",
         "_putters",
         "_episode",
+        "_owner",
         "_on_overflow",
     )
 
@@ -77,7 +80,7 @@ class Inbox:
         #: Messages accepted into the queue, and messages lost to overflow.
         self.delivered = 0
         self.dropped = 0
-        #: The longest the queue has been.
+        #: The longest the queue has been, once longer than one message (see peak_queued).
         self.peak = 0
         #: What :meth:`get` raises once the queue is empty, after :meth:`close`.
         self.closed: Callable[[], BaseException] | None = None
@@ -85,6 +88,8 @@ class Inbox:
         self._putters: deque[asyncio.Future[None]] = deque()
         self._episode = False
         self._on_overflow = on_overflow
+        #: The thread of the consumers' event loop, known once one has waited.
+        self._owner = get_ident()
 
     def __len__(self) -> int:
         return len(self.items)
@@ -100,22 +105,37 @@ class Inbox:
 
     def _put(self, key: Key, message: Any) -> None:
         items = self.items
+        # The peak is only tracked past one message: a queue that goes 0 -> 1 -> 0 (a
+        # consumer that keeps up) pays nothing for it; see peak_queued.
+        if items and len(items) >= self.peak:
+            self.peak = len(items) + 1
+        if self._getters:
+            self._put_and_wake(key, message)
+            return
         items.append((key, message))
         self.delivered += 1
-        if len(items) > self.peak:
-            self.peak = len(items)
-        if self._getters:
-            self._wake(self._getters)
+
+    def _put_and_wake(self, key: Key, message: Any) -> None:
+        """Deliver to a queue that a consumer waits on: only from the consumer's thread."""
+        if get_ident() != self._owner:
+            raise WrongThreadError(
+                f"A message was published from thread {get_ident()} to a queue whose consumer"
+                f" waits on the event loop in thread {self._owner}; use publish_threadsafe()"
+                " from other threads"
+            )
+        self.items.append((key, message))
+        self.delivered += 1
+        self._wake(self._getters)
+
+    @property
+    def peak_queued(self) -> int:
+        """The most messages the queue has held at once."""
+        return max(self.peak, len(self.items), 1 if self.delivered else 0)
 
     def _put_bounded(self, key: Key, message: Any) -> None:
         items = self.items
         if len(items) < self.maxsize and self.closed is None:
-            items.append((key, message))
-            self.delivered += 1
-            if len(items) > self.peak:
-                self.peak = len(items)
-            if self._getters:
-                self._wake(self._getters)
+            self._put(key, message)
             return
         self.dropped += 1
         disconnect = False
@@ -204,6 +224,7 @@ class Inbox:
             await self._wait(self._putters)
 
     async def _wait(self, waiters: deque[asyncio.Future[None]]) -> None:
+        self._owner = get_ident()
         waiter = asyncio.get_running_loop().create_future()
         waiters.append(waiter)
         try:

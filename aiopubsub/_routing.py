@@ -18,10 +18,11 @@ Theory of operation
 4. A token subscribed under several matching patterns is reached once: the route is the set of
    tokens, ordered by when each token was first subscribed, so that every subscription sees
    a publish exactly once and fan-out order is stable.
-5. Routes are cached per published key in a dict of at most ``cache_size`` entries, the oldest
-   entry evicted first; any change to the subscriptions empties the cache. Memory is thus
-   bounded whatever keys are published, and subscribing costs at most one clear of that
-   bounded cache, whatever was published before.
+5. Routes are cached per published key in a dict of at most ``cache_size`` entries; when it
+   is full the oldest quarter is evicted. A change under a plain pattern forgets the one
+   route it can alter (that of the equal key); a change under a wildcard pattern empties
+   the cache. Memory is thus bounded whatever keys are published, and subscribing costs at
+   most one clear of that bounded cache, whatever was published before.
 6. Nothing here knows about asyncio, queues or errors: the router maps keys to callables.
 """
 
@@ -107,7 +108,7 @@ class Router:
         if target is None:
             target = self._targets[token] = Target(token, callback, unread, next(self._order))
         target.patterns += 1
-        self.cache.clear()
+        self._invalidate(pattern)
         return True
 
     def remove(self, pattern: Key, token: Hashable) -> bool:
@@ -123,8 +124,15 @@ class Router:
         target.patterns -= 1
         if not target.patterns:
             del self._targets[token]
-        self.cache.clear()
+        self._invalidate(pattern)
         return True
+
+    def _invalidate(self, pattern: Key) -> None:
+        """Forget the cached routes that a change under ``pattern`` may have altered."""
+        if WILDCARD in pattern:
+            self.cache.clear()
+        else:
+            self.cache.pop(pattern, None)  # A plain pattern matches only itself.
 
     def _prune(self, pattern: Key) -> None:
         """Drop the nodes along ``pattern`` that no longer lead to any subscription."""
@@ -181,7 +189,10 @@ class Router:
         callbacks = tuple(target.callback for target in self.targets(key))
         cache = self.cache
         if len(cache) >= self.cache_size:
-            del cache[next(iter(cache))]
+            # Evict the oldest quarter at once: deleting one entry at a time from the front
+            # of a dict leaves a trail of dead slots that each later eviction walks past.
+            for stale in list(itertools.islice(cache, max(1, self.cache_size // 4))):
+                del cache[stale]
         cache[key] = callbacks
         return callbacks
 
