@@ -11,6 +11,7 @@ from collections.abc import Callable, Hashable, Iterable
 from typing import Any, Protocol
 
 from ._errors import HubClosedError, InvalidKeyError, WrongThreadError
+from ._inbox import Inbox
 from ._key import WILDCARD, Key, PossibleKey, intersects, matches
 from ._log import get_logger
 from ._records import ErrorContext, HubStatistics
@@ -29,6 +30,7 @@ class _Closeable(Protocol):
 
 
 _ANY = Key(WILDCARD)
+_PUT_BOUNDED = Inbox._put_bounded
 _short = reprlib.Repr()
 _short.maxstring = _short.maxother = 200
 _HUB = "Hub"
@@ -309,15 +311,22 @@ class Hub:
 
         :raises: what :meth:`publish` raises, at once if the key is invalid.
         """
-        key = check_publishable(coerce_key(key))
-        self.bind_loop()
+        if type(key) is not Key:
+            key = Key.create_from(key)
         while True:
-            self._check_open()
-            for target in self._router.targets(key):
-                inbox = getattr(target.token, "inbox", None)
-                if inbox is not None and not inbox.has_room:
-                    await inbox.wait_for_room()
-                    break
+            callbacks = self._router.cache.get(key)
+            if callbacks is None:  # Only a checked key of an open hub is ever cached.
+                check_publishable(key)
+                self._check_open()
+                self.bind_loop()
+                callbacks = self._router.route(key)
+            for callback in callbacks:
+                # A bounded queue's callback is its bound _put_bounded method.
+                if getattr(callback, "__func__", None) is _PUT_BOUNDED:
+                    inbox: Inbox = callback.__self__  # type: ignore[attr-defined]
+                    if not inbox.has_room:
+                        await inbox.wait_for_room()
+                        break
             else:
                 self.publish(key, message)
                 return

@@ -135,7 +135,13 @@ class Inbox:
     def _put_bounded(self, key: Key, message: Any) -> None:
         items = self.items
         if len(items) < self.maxsize and self.closed is None:
-            self._put(key, message)
+            if items and len(items) >= self.peak:
+                self.peak = len(items) + 1
+            if self._getters:
+                self._put_and_wake(key, message)
+            else:
+                items.append((key, message))
+                self.delivered += 1
             return
         self.dropped += 1
         disconnect = False

@@ -309,10 +309,8 @@ class Subscriber:
         :raises SubscriberClosedError: once the queue is empty, if the subscriber is closed.
         """
         inbox = self._inboxes.get(subscription_id)
-        if inbox is not None:
-            items = inbox.items
-            if items and not inbox.maxsize:
-                return items.popleft()  # The fast path: a message is waiting.
+        if inbox is not None and inbox.items:  # The fast path: a message is waiting.
+            return inbox.items.popleft() if not inbox.maxsize else inbox.get_nowait()
         # Everything else lives in another coroutine: a smaller frame here makes each call
         # of the fast path cheaper to create.
         return await self._consume(inbox, subscription_id, timeout)

@@ -249,6 +249,59 @@ async def round_trip(lib: Any, n: int, batches: int) -> Sample:
     return await _atime_batches(step, range(n), batches)
 
 
+#: The bound of the queue in workloads e2 and e3: never reached, so nothing is dropped.
+BOUND = 1_000
+
+
+def _bounded_subscriber(lib: Any, hub: Any, key: Any) -> Any:
+    """A subscriber of ``key`` with a queue of ``BOUND``; the original has no bounded queues,
+    so there it is its usual unbounded one: the row then shows what the bound costs us
+    against the original doing the same work without one."""
+    if hasattr(lib, "Overflow"):
+        subscriber = lib.Subscriber(hub, "bounded", maxsize=BOUND)
+    else:
+        subscriber = lib.Subscriber(hub, "bounded")
+    subscriber.subscribe(key)
+    return subscriber
+
+
+async def bounded_round_trip(lib: Any, n: int, batches: int) -> Sample:
+    """e2. As e, with a bounded queue (``maxsize=BOUND``)."""
+    hub = lib.Hub()
+    key = lib.Key(ROOT, "rt")
+    subscriber = _bounded_subscriber(lib, hub, key)
+
+    async def step(items: Sequence[Any]) -> None:
+        publish, consume, k = hub.publish, subscriber.consume, key
+        for i in items:
+            publish(k, i)
+            await consume()
+
+    return await _atime_batches(step, range(n), batches)
+
+
+async def apublish_round_trip(lib: Any, n: int, batches: int) -> Sample:
+    """e3. As e2, publishing with ``await hub.apublish()`` (the original: plain ``publish``)."""
+    hub = lib.Hub()
+    key = lib.Key(ROOT, "rt")
+    subscriber = _bounded_subscriber(lib, hub, key)
+    apublish = getattr(hub, "apublish", None)
+
+    async def step(items: Sequence[Any]) -> None:
+        consume, k = subscriber.consume, key
+        if apublish is None:
+            publish = hub.publish
+            for i in items:
+                publish(k, i)
+                await consume()
+        else:
+            for i in items:
+                await apublish(k, i)
+                await consume()
+
+    return await _atime_batches(step, range(n), batches)
+
+
 async def fan_out(lib: Any, n: int, batches: int) -> Sample:
     """f. Publish one message to ``FAN_OUT`` queue subscribers, then consume it from each."""
     hub = lib.Hub()
@@ -423,6 +476,22 @@ WORKLOADS: tuple[Workload, ...] = (
         quick_size=5_000,
         target=2.0,
         floor="floor_queue",
+    ),
+    Workload(
+        "e2",
+        f"as e, bounded queue (maxsize {BOUND:,}; original: unbounded)",
+        "one publish + one consume",
+        bounded_round_trip,
+        size=100_000,
+        quick_size=5_000,
+    ),
+    Workload(
+        "e3",
+        "as e2, with await apublish() (original: publish)",
+        "one apublish + one consume",
+        apublish_round_trip,
+        size=100_000,
+        quick_size=5_000,
     ),
     Workload(
         "f",

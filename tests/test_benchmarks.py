@@ -10,7 +10,9 @@ from pathlib import Path
 RUN = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
 
 #: Every workload the suite must report, with the implementation that runs it.
-EXPECTED = {(name, "ours") for name in ("a", "b", "c", "c2", "d", "e", "f", "g", "h")} | {
+EXPECTED = {
+    (name, "ours") for name in ("a", "b", "c", "c2", "d", "e", "e2", "e3", "f", "g", "h")
+} | {
     ("floor_call", "floor"),
     ("floor_queue", "floor"),
 }
