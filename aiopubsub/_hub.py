@@ -31,6 +31,33 @@ class _Closeable(Protocol):
 
 _ANY = Key(WILDCARD)
 _PUT_BOUNDED = Inbox._put_bounded
+_QUEUE_PUTS = (Inbox._put, _PUT_BOUNDED)
+
+
+class _ThreadGuard:
+    """Leads every cached route that calls a callback: refuses a publish from a thread other
+    than the hub's before any callback runs. Holds no reference to the hub (no cycle)."""
+
+    __slots__ = ("thread",)
+
+    def __init__(self) -> None:
+        self.thread = get_ident()
+
+    def __repr__(self) -> str:
+        return f"<thread guard of thread {self.thread}>"
+
+    def __call__(self, key: Key, message: Any) -> None:
+        if get_ident() != self.thread:
+            self.refuse(key)
+
+    def refuse(self, key: Key) -> None:
+        raise WrongThreadError(
+            f"A hub was published to under {key!r} from thread {get_ident()}, but it belongs"
+            f" to the event loop in thread {self.thread}; use publish_threadsafe() from other"
+            " threads"
+        )
+
+
 _short = reprlib.Repr()
 _short.maxstring = _short.maxother = 200
 _HUB = "Hub"
@@ -123,6 +150,7 @@ class Hub:
         self._on_error = on_error
         #: The thread allowed to publish: that of the hub's loop.
         self._thread = get_ident()
+        self._guard = _ThreadGuard()
         self._debug_setting = debug
         self._debug = bool(debug)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -160,7 +188,7 @@ class Hub:
                 " use one hub per loop"
             )
         self._loop = loop
-        self._thread = get_ident()
+        self._thread = self._guard.thread = get_ident()
         if self._debug_setting is None:
             self._debug = loop.get_debug()
         self._use_cache()
@@ -217,7 +245,8 @@ class Hub:
 
     def _shutdown(self, drain: bool) -> list[asyncio.Task[None]]:
         if self._closed:
-            return []
+            # Closed already: the listener tasks may still be finishing; wait for them too.
+            return [task for s in list(self._subscribers) for task in s._shutdown(drain)]
         self._closed = True
         tasks = []
         for subscriber in list(self._subscribers):
@@ -276,18 +305,23 @@ class Hub:
             # Only the hub's thread fills the cache; outside debug mode, another may learn
             # that nobody listens (that publish touches nothing).
             if self._debug or self._router.targets(key):
-                raise WrongThreadError(
-                    f"{self!r} was published to from thread {get_ident()}, but it belongs to"
-                    f" the event loop in thread {self._thread}; use publish_threadsafe() from"
-                    " other threads"
-                )
+                self._guard.refuse(key)
             return ()
         callbacks = self._router.cache.get(key)
         if callbacks is None:
-            callbacks = self._router.route(key)
+            callbacks = self._new_route(key)
         if self._debug:
             self._published += 1
-            self._delivered += len(callbacks)
+            if callbacks:
+                self._delivered += len(callbacks) - (callbacks[0] is self._guard)
+        return callbacks
+
+    def _new_route(self, key: Key) -> tuple[Callback, ...]:
+        """Route ``key`` and cache the route, led by the thread guard if it has a callback
+        that is not a queue's (a queue checks the thread itself when it wakes a consumer)."""
+        callbacks = self._router.route(key)
+        if any(getattr(c, "__func__", None) not in _QUEUE_PUTS for c in callbacks):
+            callbacks = self._router.cache[key] = (self._guard, *callbacks)
         return callbacks
 
     def _deliver_pending(self) -> None:
@@ -319,7 +353,7 @@ class Hub:
                 check_publishable(key)
                 self._check_open()
                 self.bind_loop()
-                callbacks = self._router.route(key)
+                callbacks = self._new_route(key)
             for callback in callbacks:
                 # A bounded queue's callback is its bound _put_bounded method.
                 if getattr(callback, "__func__", None) is _PUT_BOUNDED:
@@ -366,13 +400,15 @@ class Hub:
     # -- errors -------------------------------------------------------------------------------
 
     def _callback_failed(self, exc: Exception, callback: Callback, key: Key, message: Any) -> None:
-        subscriber_id = subscription_id = None
-        for target in self._router.targets(key):
-            if target.callback == callback:
-                subscriber_id = getattr(target.token, "subscriber_id", None)
-                subscription_id = getattr(target.token, "id", None)
-                break
-        self.report(exc, ErrorContext(key, message, callback, subscriber_id, subscription_id))
+        # A Subscriber's callback knows its subscription (see _subscriber._Delivery); one
+        # added with add_subscriber is its own subscription.
+        owner = getattr(callback, "subscription", None)
+        if owner is None:
+            context = ErrorContext(key, message, callback)
+        else:
+            user_callback = getattr(callback, "func", callback)
+            context = ErrorContext(key, message, user_callback, owner.subscriber_id, owner.id)
+        self.report(exc, context)
 
     def report(self, exc: BaseException, context: ErrorContext) -> None:
         """Count a failed callback or listener and pass it to ``on_error`` (or log it once)."""

@@ -225,9 +225,18 @@ class Inbox:
         return item
 
     async def wait_for_room(self) -> None:
-        """Wait until :attr:`has_room` (returns at once if it already is)."""
-        while not self.has_room:
+        """Wait until a message is taken, or :meth:`wake_putters` is called, if there is no
+        room now. The caller looks again: room may have been taken meanwhile."""
+        if not self.has_room:
             await self._wait(self._putters)
+
+    def wake_putters(self) -> None:
+        """Wake every publisher waiting for room, to look at the routes again."""
+        putters = self._putters
+        while putters:
+            waiter = putters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def _wait(self, waiters: deque[asyncio.Future[None]]) -> None:
         self._owner = get_ident()

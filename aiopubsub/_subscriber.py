@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import warnings
 import weakref
@@ -59,10 +60,22 @@ def check_bound(maxsize: object, overflow: object) -> tuple[int, Overflow]:
     return maxsize, overflow
 
 
+class _Delivery(functools.partial[object]):
+    """A callback subscription's callback as the hub calls it: the user's callback, made
+    distinct per subscription (the same function may serve several) and knowing its owner,
+    so that a failure is reported against the right subscription. Calling it adds no Python
+    frame: ``functools.partial`` is implemented in C.
+    """
+
+    __slots__ = ("subscription",)
+
+    subscription: _Subscription
+
+
 class _Subscription:
     """One subscription id of one subscriber: the token the hub knows it by."""
 
-    __slots__ = ("id", "subscriber_id", "keys", "callback", "inbox", "__weakref__")
+    __slots__ = ("id", "subscriber_id", "keys", "callback", "inbox", "deliver", "__weakref__")
 
     def __init__(
         self, id_: str, subscriber_id: str, callback: SyncCallback | None, inbox: Inbox | None
@@ -72,14 +85,23 @@ class _Subscription:
         self.keys: dict[Key, None] = {}
         self.callback = callback
         self.inbox = inbox
+        #: What the hub calls for each message.
+        self.deliver: SyncCallback
+        if inbox is not None:
+            self.deliver = inbox.put
+        else:
+            delivery = _Delivery(callback)  # type: ignore[arg-type]
+            delivery.subscription = self
+            self.deliver = delivery
 
     def __repr__(self) -> str:
         target = self.inbox if self.callback is None else self.callback
         return f"<subscription {self.id!r} -> {target!r}>"
 
-    @property
-    def deliver(self) -> SyncCallback:
-        return self.inbox.put if self.inbox is not None else self.callback  # type: ignore[return-value]
+    def release(self) -> None:
+        """After losing keys: let publishers waiting for room in its queue look again."""
+        if self.inbox is not None:
+            self.inbox.wake_putters()
 
 
 class ListenerRemoval:
@@ -280,6 +302,7 @@ class Subscriber:
         pattern = coerce_key(key)
         if self._hub.unsubscribe_token(pattern, subscription):
             del subscription.keys[pattern]
+            subscription.release()
 
     def _subscription(self, subscription_id: str) -> _Subscription:
         try:
@@ -405,9 +428,7 @@ class Subscriber:
         self._hub.count_drops()
         if disconnect:
             subscription = self._subscriptions[subscription_id]
-            for pattern in subscription.keys:
-                self._hub.unsubscribe_token(pattern, subscription)
-            subscription.keys.clear()
+            self._drop_subscription(subscription)
             dropped = inbox.dropped
             inbox.close(
                 lambda: SlowConsumerError(
@@ -572,6 +593,7 @@ class Subscriber:
         for pattern in subscription.keys:
             self._hub.unsubscribe_token(pattern, subscription)
         subscription.keys.clear()
+        subscription.release()
 
     # -- closing ------------------------------------------------------------------------------
 

@@ -1,0 +1,198 @@
+"""Publishing from other threads: publish_threadsafe delivers on the loop, publish refuses."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from aiopubsub import (
+    Hub,
+    HubClosedError,
+    InvalidKeyError,
+    Key,
+    Publisher,
+    Subscriber,
+)
+
+
+class ThreadRecorder:
+    """A sync callback that records each message with the thread it was delivered in."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[Any, int]] = []
+
+    def __call__(self, key: Key, message: Any) -> None:
+        self.got.append((message, threading.get_ident()))
+
+
+def error_in_thread(function: Callable[..., object], *args: Any) -> BaseException | None:
+    """Call ``function(*args)`` in another thread; return what it raised there, if anything.
+
+    The loop is blocked meanwhile: a call that waited for the loop fails here, after a bound,
+    instead of hanging.
+    """
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        return pool.submit(function, *args).exception(timeout=5)
+    finally:
+        pool.shutdown(wait=False)
+
+
+async def consume_n(subscriber: Subscriber, n: int) -> list[Any]:
+    """Consume ``n`` messages, within a bound; return the messages."""
+    async with asyncio.timeout(5):
+        return [(await subscriber.consume())[1] for _ in range(n)]
+
+
+async def test_publish_threadsafe_from_a_thread_delivers_on_the_hub_loop() -> None:
+    hub = Hub()
+    subscriber = Subscriber(hub, "s")
+    subscriber.subscribe("a")
+    calls = ThreadRecorder()
+    hub.add_subscriber("a", calls)
+
+    def publish_many() -> None:
+        for n in range(100):
+            hub.publish_threadsafe("a", n)
+
+    thread = threading.Thread(target=publish_many)
+    thread.start()
+    assert await consume_n(subscriber, 100) == list(range(100))
+    thread.join()
+    assert [message for message, _ in calls.got] == list(range(100))
+    assert {ident for _, ident in calls.got} == {threading.get_ident()}
+
+
+async def test_publish_threadsafe_from_run_in_executor(hub: Hub, subscriber: Subscriber) -> None:
+    subscriber.subscribe(("a", "*"))
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, hub.publish_threadsafe, ("a", "b"), "hello")
+    assert await consume_n(subscriber, 1) == ["hello"]
+
+
+async def test_publish_threadsafe_from_several_threads_keeps_each_thread_in_order() -> None:
+    hub = Hub()
+    subscriber = Subscriber(hub, "s")
+    subscriber.subscribe(("t", "*"))
+
+    def publish_many(thread: int) -> None:
+        for n in range(250):
+            hub.publish_threadsafe(("t", str(thread)), n)
+
+    threads = [threading.Thread(target=publish_many, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    async with asyncio.timeout(5):
+        got = [await subscriber.consume() for _ in range(1000)]
+    for thread in threads:
+        thread.join()
+    for t in range(4):
+        assert [message for key, message in got if key == Key("t", str(t))] == list(range(250))
+
+
+async def test_publisher_publish_threadsafe_uses_its_prefix(
+    hub: Hub, subscriber: Subscriber, publisher: Publisher
+) -> None:
+    subscriber.subscribe(("pub", "a"))
+    assert error_in_thread(publisher.publish_threadsafe, "a", 1) is None
+    async with asyncio.timeout(5):
+        assert await subscriber.consume() == (Key("pub", "a"), 1)
+
+
+async def test_publish_threadsafe_from_the_loop_thread_delivers_soon(
+    hub: Hub, subscriber: Subscriber
+) -> None:
+    subscriber.subscribe("a")
+    hub.publish_threadsafe("a", 1)
+    assert subscriber.statistics().queued == 0  # not inline
+    assert await consume_n(subscriber, 1) == [1]
+
+
+@pytest.mark.parametrize("route", ["cold", "cached", "cached-with-a-waiting-consumer"])
+async def test_publish_from_another_thread_raises_and_delivers_nothing(
+    hub: Hub, subscriber: Subscriber, route: str
+) -> None:
+    calls = ThreadRecorder()
+    hub.add_subscriber("a", calls)  # called before the queue
+    subscriber.subscribe("a")
+    consumer = None
+    if route != "cold":
+        hub.publish("a", 0)  # the route is now cached
+        subscriber.consume_nowait()
+        calls.got.clear()
+    if route == "cached-with-a-waiting-consumer":
+        consumer = asyncio.create_task(subscriber.consume())
+        await asyncio.sleep(0)  # the consumer waits
+    try:
+        before = hub.statistics()
+        error = error_in_thread(hub.publish, "a", 1)
+        assert isinstance(error, RuntimeError)
+        assert "publish_threadsafe" in str(error)
+        assert calls.got == []
+        assert subscriber.statistics().queued == 0
+        assert hub.statistics() == before
+        # The hub is not hurt: its own thread still publishes.
+        hub.publish("a", 2)
+        assert [message for message, _ in calls.got] == [2]
+        if consumer is not None:
+            async with asyncio.timeout(1):
+                assert await consumer == (Key("a"), 2)
+    finally:
+        if consumer is not None:
+            consumer.cancel()
+
+
+async def test_publisher_publish_from_another_thread_raises(
+    hub: Hub, subscriber: Subscriber, publisher: Publisher
+) -> None:
+    subscriber.subscribe(("pub", "a"))
+    error = error_in_thread(publisher.publish, "a", 1)
+    assert isinstance(error, RuntimeError)
+    assert "publish_threadsafe" in str(error)
+    assert subscriber.statistics().queued == 0
+
+
+@pytest.mark.parametrize(
+    ("key", "error"),
+    [(("a", "*"), InvalidKeyError), ((), InvalidKeyError), (("a", 1), TypeError)],
+)
+async def test_publish_threadsafe_checks_the_key_in_the_calling_thread(
+    hub: Hub, subscriber: Subscriber, key: Any, error: type[Exception]
+) -> None:
+    subscriber.subscribe(("a", "*"))
+    raised = error_in_thread(hub.publish_threadsafe, key, 1)
+    assert isinstance(raised, error)
+    await asyncio.sleep(0)  # anything scheduled would arrive now
+    await asyncio.sleep(0)
+    assert subscriber.statistics().queued == 0
+
+
+async def test_publish_threadsafe_to_a_closed_hub_raises_in_the_calling_thread() -> None:
+    hub = Hub()
+    await hub.aclose()
+    assert isinstance(error_in_thread(hub.publish_threadsafe, "a", 1), HubClosedError)
+
+
+async def test_publish_threadsafe_arriving_after_the_hub_closed_is_dropped_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hub = Hub()
+    subscriber = Subscriber(hub, "s")
+    subscriber.subscribe("a")
+    loop_errors: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda loop, context: loop_errors.append(context))
+    try:
+        assert error_in_thread(hub.publish_threadsafe, "a", 1) is None
+        hub.close()  # before the message reached the loop
+        await asyncio.sleep(0)  # it arrives now
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(None)
+    assert loop_errors == []
+    assert subscriber.statistics().queued == 0
