@@ -34,7 +34,7 @@ def matches(key: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
     return matches(key[1:], rest)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def intersects(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     """Whether some concrete key (no part is ``'*'``) is matched by both ``a`` and ``b``.
 
@@ -73,12 +73,10 @@ def intersects(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
 
 def _choices_at(i: int, a: tuple[str, ...], b: tuple[str, ...], fresh: str) -> list[str]:
     literals = {p[i] for p in (a, b) if i < len(p) and p[i] != WILDCARD}
-    return sorted(literals) + [fresh]
+    return [*sorted(literals), fresh]
 
 
 def _fresh_part(used: tuple[str, ...]) -> str:
     return next(
-        candidate
-        for candidate in (f"fresh{n}" for n in itertools.count())
-        if candidate not in used
+        candidate for candidate in (f"fresh{n}" for n in itertools.count()) if candidate not in used
     )

@@ -11,10 +11,15 @@ from hypothesis import strategies as st
 
 __all__ = [
     "AWKWARD_PARTS",
+    "MAX_PARTS",
     "PLAIN_PARTS",
     "WILDCARD",
     "concrete_keys",
+    "generalisations",
+    "instances",
     "key_parts",
+    "near_misses",
+    "pattern_parts",
     "patterns",
     "wildcard_keys",
 ]
@@ -27,6 +32,7 @@ PLAIN_PARTS = ("a", "b", "c")
 #: Parts that look special but are not wildcards: each is matched only by an equal part.
 AWKWARD_PARTS = ("", " ", ".", "\\*", "**", "*a", "é")
 
+#: The longest key or pattern drawn, unless a strategy is told otherwise.
 MAX_PARTS = 5
 
 
@@ -59,3 +65,49 @@ def wildcard_keys(draw: st.DrawFn, max_size: int = MAX_PARTS) -> tuple[str, ...]
     parts = draw(st.lists(pattern_parts(), min_size=0, max_size=max_size - 1))
     position = draw(st.integers(min_value=0, max_value=len(parts)))
     return (*parts[:position], WILDCARD, *parts[position:])
+
+
+@st.composite
+def instances(draw: st.DrawFn, pattern: tuple[str, ...]) -> tuple[str, ...]:
+    """A concrete key that ``pattern`` matches, read by the rules of API.md.
+
+    Each ``'*'`` becomes one key part, a trailing ``'*'`` one to three parts; every other part
+    stays as it is. The key has no ``'*'``, so it can be published.
+    """
+    key: list[str] = []
+    for position, part in enumerate(pattern):
+        if part != WILDCARD:
+            key.append(part)
+        elif position == len(pattern) - 1:
+            key.extend(draw(st.lists(key_parts(), min_size=1, max_size=3)))
+        else:
+            key.append(draw(key_parts()))
+    return tuple(key)
+
+
+@st.composite
+def generalisations(draw: st.DrawFn, key: tuple[str, ...]) -> tuple[str, ...]:
+    """A pattern that matches the concrete ``key``: some parts turned into ``'*'``, and maybe
+    the tail after some position folded into one trailing ``'*'``."""
+    parts = [WILDCARD if draw(st.booleans()) else part for part in key]
+    if draw(st.booleans()):
+        cut = draw(st.integers(min_value=0, max_value=len(parts) - 1))
+        parts = [*parts[:cut], WILDCARD]
+    return tuple(parts)
+
+
+@st.composite
+def near_misses(draw: st.DrawFn, pattern: tuple[str, ...]) -> tuple[str, ...]:
+    """A concrete key one edit away from matching ``pattern``: an instance of the pattern short
+    of its last part (for a trailing ``'*'``: given no part at all), with one part added, or
+    with one part changed. It may still match; the oracle decides."""
+    edit = draw(st.sampled_from(("short", "long", "change")))
+    if edit == "short" and len(pattern) > 1:
+        return draw(instances(pattern[:-1]))
+    key = list(draw(instances(pattern)))
+    position = draw(st.integers(min_value=0, max_value=len(key) - 1))
+    if edit == "change":
+        key[position] = draw(key_parts())
+    else:
+        key.insert(position + draw(st.integers(0, 1)), draw(key_parts()))
+    return tuple(key)
