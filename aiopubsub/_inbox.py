@@ -143,6 +143,12 @@ class Inbox:
                 items.append((key, message))
                 self.delivered += 1
             return
+        if get_ident() != self._owner:
+            # Dropping and announcing touch the hub: refuse before changing anything.
+            raise WrongThreadError(
+                f"A message was published from thread {get_ident()} to a full queue of the"
+                f" event loop in thread {self._owner}; use publish_threadsafe() from other threads"
+            )
         self.dropped += 1
         disconnect = False
         if self.closed is None:

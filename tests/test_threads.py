@@ -15,8 +15,10 @@ from aiopubsub import (
     HubClosedError,
     InvalidKeyError,
     Key,
+    Overflow,
     Publisher,
     Subscriber,
+    WrongThreadError,
 )
 
 
@@ -145,6 +147,34 @@ async def test_publish_from_another_thread_raises_and_delivers_nothing(
     finally:
         if consumer is not None:
             consumer.cancel()
+
+
+async def test_debug_mode_refuses_another_thread_even_for_idle_queues() -> None:
+    # Outside debug mode, a cached route made only of queues nobody waits on is not checked
+    # (that check would cost every publish); debug mode checks every publish.
+    hub = Hub(debug=True)
+    subscriber = Subscriber(hub, "sub")
+    subscriber.subscribe("a")
+    hub.publish("a", 0)
+    subscriber.consume_nowait()
+    error = error_in_thread(hub.publish, "a", 1)
+    assert isinstance(error, WrongThreadError)
+    assert "publish_threadsafe" in str(error)
+    assert subscriber.statistics().queued == 0
+
+
+@pytest.mark.parametrize("overflow", list(Overflow))
+async def test_publish_from_another_thread_to_a_full_queue_raises_and_drops_nothing(
+    hub: Hub, overflow: Overflow
+) -> None:
+    subscriber = Subscriber(hub, "sub", maxsize=1, overflow=overflow)
+    subscriber.subscribe("a")
+    hub.publish("a", 0)  # the route is cached, the queue full
+    error = error_in_thread(hub.publish, "a", 1)
+    assert isinstance(error, WrongThreadError)
+    stats = subscriber.statistics()
+    assert (stats.queued, stats.dropped, stats.closed) == (1, 0, False)
+    assert subscriber.consume_nowait() == (Key("a"), 0)
 
 
 async def test_publisher_publish_from_another_thread_raises(
