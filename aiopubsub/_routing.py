@@ -34,10 +34,13 @@ from typing import Any
 
 from ._key import WILDCARD, Key
 
-__all__ = ["Callback", "Router", "Target"]
+__all__ = ["Callback", "Route", "Router", "Target"]
 
 #: What a subscription is called with for each message: ``callback(key, message)``.
 Callback = Callable[[Key, Any], Any]
+#: A cached route: the callbacks in fan-out order, or, put there by the hub for a route that
+#: is one callback that can never publish in turn, that callback alone (see Hub.publish).
+Route = tuple[Callback, ...] | Callback
 
 
 class Target:
@@ -78,7 +81,7 @@ class Router:
         self.cache_size = cache_size
         #: Published key -> the callbacks it reaches. Read directly by the hub's hot path;
         #: always the same dict object.
-        self.cache: dict[Key, tuple[Callback, ...]] = {}
+        self.cache: dict[Key, Route] = {}
 
     def __len__(self) -> int:
         """The number of distinct tokens subscribed."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -92,6 +93,25 @@ def test_hub_publish_from_a_callback_is_delivered_after_the_current_fan_out(hub:
         ("early", 2),
         ("late", 2),
     ]
+
+
+@pytest.mark.parametrize("maxsize", [0, 5])
+def test_hub_publish_from_a_callback_to_a_lone_queue_waits_for_the_fan_out(
+    hub: Hub, maxsize: int
+) -> None:
+    # A key routed to one queue alone takes the hub's shortest path; from inside a callback
+    # it must still wait for the current fan-out, or the queue would see 'b' before 'a'.
+    def forward(key: Key, message: Any) -> None:
+        hub.publish("b", message)
+
+    hub.add_subscriber("a", forward)  # first subscribed: called first
+    subscriber = Subscriber(hub, "sub", maxsize=maxsize)
+    subscriber.subscribe("b")
+    hub.publish("b", 0)  # the lone-queue route of ('b',) is cached
+    subscriber.consume_nowait()
+    subscriber.subscribe("a")
+    hub.publish("a", 1)
+    assert [subscriber.consume_nowait() for _ in range(2)] == [(Key("a"), 1), (Key("b"), 1)]
 
 
 def test_hub_callback_error_is_logged_and_delivery_goes_on(
@@ -297,3 +317,22 @@ def test_hub_route_cache_is_bounded() -> None:
 def test_hub_refuses_a_route_cache_size_below_one() -> None:
     with pytest.raises(ValueError, match=r"^cache_size must be at least 1, got 0$"):
         Hub(route_cache_size=0)
+
+
+@pytest.mark.parametrize(
+    ("setting", "loop_debug", "counted"),
+    [(None, True, True), (None, False, False), (False, True, False), (True, False, True)],
+)
+async def test_hub_debug_mode_follows_the_loop_unless_set(
+    setting: bool | None, loop_debug: bool, counted: bool
+) -> None:
+    loop = asyncio.get_running_loop()
+    was = loop.get_debug()
+    loop.set_debug(loop_debug)
+    try:
+        hub = Hub(debug=setting)
+        hub.publish("a", 1)
+        assert (hub.statistics().published == 1) is counted
+        assert (hub.statistics().published is None) is not counted
+    finally:
+        loop.set_debug(was)
