@@ -114,6 +114,27 @@ def test_hub_publish_from_a_callback_to_a_lone_queue_waits_for_the_fan_out(
     assert [subscriber.consume_nowait() for _ in range(2)] == [(Key("a"), 1), (Key("b"), 1)]
 
 
+def test_hub_callback_failing_on_a_message_published_from_a_callback_is_reported() -> None:
+    # Messages published during a fan-out are delivered by a second loop: it must report a
+    # failing callback and go on just like the first.
+    errors: list[tuple[Exception, Any]] = []
+    hub = Hub(on_error=lambda exc, context: errors.append((exc, context.message)))
+    late = Recorder("late")
+
+    def forward(key: Key, message: Any) -> None:
+        hub.publish("b", message)
+
+    def fail(key: Key, message: Any) -> None:
+        raise ValueError(message)
+
+    hub.add_subscriber("a", forward)
+    hub.add_subscriber("b", fail)
+    hub.add_subscriber("b", late)
+    hub.publish("a", 7)
+    assert [(type(exc), message) for exc, message in errors] == [(ValueError, 7)]
+    assert late.log == [("late", Key("b"), 7)]
+
+
 def test_hub_callback_error_is_logged_and_delivery_goes_on(
     hub: Hub, caplog: pytest.LogCaptureFixture
 ) -> None:
