@@ -172,24 +172,25 @@ def _check_background(hub: Any, subscriber: Any) -> None:
         )
 
 
-async def warm_publish_exact(lib: Any, n: int, batches: int) -> Sample:
-    """a. Publish to a key nobody matches, among exact subscriptions, after one warm-up."""
-    hub, subscriber = _background_hub(lib, ("c",))
+def _warm_publish(lib: Any, n: int, batches: int, tail: tuple[str, ...]) -> Sample:
+    """Publish to a key nobody matches, among the background subscriptions ending in
+    ``tail``, after one warm-up publish."""
+    hub, subscriber = _background_hub(lib, tail)
     key = lib.Key(ROOT, "b", "c")
     hub.publish(key, MESSAGE)
     sample = _call_repeatedly(hub.publish, key, n, batches)
     _check_background(hub, subscriber)
     return sample
+
+
+async def warm_publish_exact(lib: Any, n: int, batches: int) -> Sample:
+    """a. Publish to a key nobody matches, among exact subscriptions, after one warm-up."""
+    return _warm_publish(lib, n, batches, ("c",))
 
 
 async def warm_publish_wildcard(lib: Any, n: int, batches: int) -> Sample:
     """b. As a, among wildcard subscriptions ``(ROOT, str(i), '*')``."""
-    hub, subscriber = _background_hub(lib, ("*",))
-    key = lib.Key(ROOT, "b", "c")
-    hub.publish(key, MESSAGE)
-    sample = _call_repeatedly(hub.publish, key, n, batches)
-    _check_background(hub, subscriber)
-    return sample
+    return _warm_publish(lib, n, batches, ("*",))
 
 
 async def first_publish(lib: Any, n: int, batches: int) -> Sample:

@@ -54,6 +54,17 @@ class Stuck:
         await self.release.wait()
 
 
+async def stuck_hub() -> tuple[Hub, Subscriber, Stuck]:
+    """A hub with one subscriber whose async listener is stuck on message 1."""
+    hub = Hub()
+    subscriber = Subscriber(hub, "s")
+    stuck = Stuck()
+    subscriber.add_async_listener("a", stuck)
+    hub.publish("a", 1)
+    await asyncio.sleep(0)  # the listener gets stuck
+    return hub, subscriber, stuck
+
+
 async def settle() -> None:
     """Let every ready task run a few times."""
     for _ in range(5):
@@ -277,12 +288,7 @@ async def test_hub_aclose_cancels_listeners_after_the_timeout() -> None:
 async def test_hub_aclose_awaited_twice_concurrently_waits_both_times() -> None:
     # "When this returns, no task of the hub's is left" holds for every call, the second too.
     before = asyncio.all_tasks()
-    hub = Hub()
-    subscriber = Subscriber(hub, "s")
-    stuck = Stuck()
-    subscriber.add_async_listener("a", stuck)
-    hub.publish("a", 1)
-    await asyncio.sleep(0)  # the listener gets stuck
+    hub, _subscriber, stuck = await stuck_hub()
     first = asyncio.create_task(hub.aclose(timeout=5))
     await asyncio.sleep(0)  # the first aclose() is waiting for the listener
     second = asyncio.create_task(hub.aclose(timeout=5))
@@ -298,12 +304,7 @@ async def test_hub_aclose_awaited_twice_concurrently_waits_both_times() -> None:
 
 async def test_hub_close_is_idempotent_and_cancels_listeners() -> None:
     before = asyncio.all_tasks()
-    hub = Hub()
-    subscriber = Subscriber(hub, "s")
-    stuck = Stuck()
-    subscriber.add_async_listener("a", stuck)
-    hub.publish("a", 1)
-    await asyncio.sleep(0)  # the listener gets stuck
+    hub, subscriber, _stuck = await stuck_hub()
     hub.close()
     hub.close()
     await hub.aclose()
