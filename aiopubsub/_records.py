@@ -61,5 +61,8 @@ class ErrorContext:
     #: for a callback added with :meth:`Hub.add_subscriber` directly.
     subscriber_id: str | None = None
     subscription_id: str | None = None
-    #: ``'callback'`` for a sync callback (called inside ``publish``), ``'async listener'``.
+    #: ``'callback'`` for a sync callback (called inside ``publish``), ``'async listener'``;
+    #: from the Redis bridge, ``'bridge encode'`` (a local message its codec refused; the
+    #: callback is the bridge) or ``'bridge decode'`` (a message from Redis it could not read;
+    #: the key is the one-part channel name, the message the raw bytes).
     kind: str = "callback"

@@ -12,7 +12,14 @@ import pytest
 
 import aiopubsub
 
-PUBLIC_MODULES = ["aiopubsub", "aiopubsub.loop", "aiopubsub.utils", "aiopubsub.testing.mocks"]
+PUBLIC_MODULES = [
+    "aiopubsub",
+    "aiopubsub.loop",
+    "aiopubsub.utils",
+    "aiopubsub.testing.mocks",
+    "aiopubsub.bridges",
+    "aiopubsub.bridges.redis",
+]
 
 
 def public_names(module: ModuleType) -> set[str]:

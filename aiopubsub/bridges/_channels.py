@@ -1,0 +1,65 @@
+"""Keys as Redis channel names, patterns as Redis globs: the bridge's wire naming, without I/O.
+
+A key ``('prices', 'EUR/USD')`` in namespace ``aiopubsub`` is the channel
+``aiopubsub:prices:EUR%2FUSD``: the namespace, then each part percent-encoded (UTF-8, every
+byte that is not an ASCII letter, digit or one of ``_.-~``) and led by ``':'``. Decisions:
+
+* The encoding is injective: an encoded part never contains ``':'``, so splitting on it gives
+  the parts back, and percent-decoding undoes percent-encoding (lone surrogates included).
+  Empty parts are empty strings between separators.
+* An encoded part never contains a glob character (``*?[]\\``), so a pattern's glob is its
+  literal parts encoded, each ``'*'`` part written ``*``; the namespace is escaped for the glob.
+* A glob ``*`` matches any run of characters, separators included, so the glob of a pattern
+  matches a superset of the channels of the keys the pattern matches (``*`` inside a pattern
+  also matches several parts). Whoever receives through a glob checks the key exactly again,
+  with :func:`aiopubsub._key.matches`.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote, unquote
+
+from .._key import WILDCARD, Key
+
+__all__ = ["SEPARATOR", "channel_of", "glob_of", "key_of"]
+
+#: Between the namespace and each encoded part.
+SEPARATOR = ":"
+_GLOB_SPECIALS = frozenset("*?[]\\")
+
+
+def _encode_part(part: str) -> str:
+    return quote(part, safe="", encoding="utf-8", errors="surrogatepass")
+
+
+def _escape_glob(text: str) -> str:
+    return "".join("\\" + c if c in _GLOB_SPECIALS else c for c in text)
+
+
+def channel_of(namespace: str, key: tuple[str, ...]) -> str:
+    """The Redis channel that carries messages published under ``key``."""
+    return namespace + "".join(SEPARATOR + _encode_part(part) for part in key)
+
+
+def glob_of(namespace: str, pattern: tuple[str, ...]) -> str:
+    """The ``PSUBSCRIBE`` glob matching (at least) the channels of every key ``pattern`` matches."""
+    return _escape_glob(namespace) + "".join(
+        SEPARATOR + ("*" if part == WILDCARD else _encode_part(part)) for part in pattern
+    )
+
+
+def key_of(namespace: str, channel: str) -> Key:
+    """The key whose channel is ``channel``: the inverse of :func:`channel_of`.
+
+    :raises ValueError: if ``channel`` is not the canonical channel of a key in ``namespace``.
+    """
+    prefix = namespace + SEPARATOR
+    if not channel.startswith(prefix):
+        raise ValueError(f"Channel {channel!r} is not in namespace {namespace!r}")
+    encoded = channel[len(prefix) :].split(SEPARATOR)
+    key = tuple.__new__(
+        Key, (unquote(p, encoding="utf-8", errors="surrogatepass") for p in encoded)
+    )
+    if channel_of(namespace, key) != channel:
+        raise ValueError(f"Channel {channel!r} is not a canonical key channel")
+    return key
