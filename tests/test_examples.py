@@ -59,7 +59,14 @@ def run_example(path: Path) -> subprocess.CompletedProcess[str]:
 def test_examples_are_found() -> None:
     # An empty glob would parametrize nothing and pass silently.
     names = {path.name for path in EXAMPLES}
-    assert {"quickstart.py", "trades.py", "listeners.py", "meta_events.py"} <= names
+    assert {
+        "quickstart.py",
+        "trades.py",
+        "listeners.py",
+        "meta_events.py",
+        "slow_consumer.py",
+        "redis_price_feed.py",
+    } <= names
 
 
 @pytest.mark.parametrize(
