@@ -540,15 +540,20 @@ class Hub:
     def _announce(self, event: str, pattern: Key) -> None:
         if not self._router.has_root(_HUB):
             return  # Nobody could receive the meta-event: don't build it.
-        parts = tuple("\\*" if part == WILDCARD else part for part in pattern)
         self.publish_meta(
-            (event, *parts), {"key": pattern, "currentSubscriberCount": self._router.count(pattern)}
+            (event, *pattern),
+            {"key": pattern, "currentSubscriberCount": self._router.count(pattern)},
         )
 
     def publish_meta(self, parts: tuple[str, ...], message: Any) -> None:
-        """Publish the hub's own event ``('Hub', *parts)``, if anyone could receive it."""
+        """Publish the hub's own event ``('Hub', *parts)``, if anyone could receive it.
+
+        A part that is ``'*'`` (from a subscribed pattern, or an id chosen so) is written
+        ``'\\*'``, so that the key can be published.
+        """
         if self._router.has_root(_HUB) and get_ident() == self._thread and not self._closed:
-            self.publish(tuple.__new__(Key, (_HUB, *parts)), message)
+            escaped = (_HUB, *("\\*" if part == WILDCARD else part for part in parts))
+            self.publish(tuple.__new__(Key, escaped), message)
 
     async def wait_for(
         self,

@@ -399,6 +399,18 @@ def test_slow_subscriber_is_announced_on_each_disconnect(hub: Hub, subscriber: S
     assert len(events.got) == 2
 
 
+def test_slow_subscriber_meta_event_escapes_a_star_id(hub: Hub) -> None:
+    # An id of '*' would make the meta-event's key a pattern, which cannot be published.
+    events = Recorder()
+    hub.add_subscriber(SLOW, events)
+    star = Subscriber(hub, "*")
+    star.subscribe("a", "*", maxsize=1)
+    hub.publish("a", 0)
+    hub.publish("a", 1)  # overflows; must not raise InvalidKeyError into publish()
+    assert [key for key, _ in events.got] == [Key("Hub", "slowSubscriber", "\\*", "\\*")]
+    assert star.consume_nowait("*") == (Key("a"), 1)
+
+
 def test_slow_subscriber_meta_event_comes_after_the_message_that_overflowed(
     hub: Hub, subscriber: Subscriber
 ) -> None:
