@@ -119,8 +119,10 @@ class Hub:
       order. It goes to the subscriptions that matched when it was published.
     * The hub belongs to one event loop and its thread (the one running when it is created, or
       else when it is first used from a running loop). :meth:`publish` from another thread
-      raises :class:`RuntimeError` (use :meth:`publish_threadsafe` there), except for a key
-      that no subscription matches: that publish touches nothing and stays a cheap no-op.
+      raises :class:`WrongThreadError` (use :meth:`publish_threadsafe` there) before
+      delivering anything, except in two cases that checking would cost every publish: a key
+      that no subscription matches (a no-op), and a cached route to one queue with room and
+      nobody waiting (the message is appended). Debug mode checks those too.
     * The hub announces each effective subscribe / unsubscribe under
       ``('Hub', 'addedSubscriber', *parts)`` / ``('Hub', 'removedSubscriber', *parts)``, with
       each ``'*'`` of the subscribed key written ``'\\*'``, and the message
@@ -273,7 +275,8 @@ class Hub:
             wildcard.
         :raises InvalidKeyError: if ``key`` is empty or contains ``'*'``; nothing is delivered.
         :raises TypeError: if ``key`` is not a key or has a part that is not a ``str``.
-        :raises RuntimeError: if called from a thread other than the hub's.
+        :raises WrongThreadError: (a :class:`RuntimeError`) if called from a thread other than
+            the hub's, with the exceptions listed in the class docstring.
         :raises HubClosedError: if the hub is closed.
         """
         if type(key) is not Key:
@@ -331,18 +334,20 @@ class Hub:
         return callbacks
 
     def _new_route(self, key: Key) -> Route:
-        """Route ``key`` and cache the route, led by the thread guard if it has a callback
-        that is not a queue's (a queue checks the thread itself when it wakes a consumer).
+        """Route ``key`` and cache the route.
 
         A route that is one queue is cached as its put method alone, for the shortest path
-        through :meth:`publish`; see there.
+        through :meth:`publish`; see there. That put checks the thread itself whenever it
+        would wake a consumer or overflow, and otherwise only appends. Any other non-empty
+        route is led by the thread guard, so that a publish from a foreign thread is refused
+        before anything is delivered.
         """
         callbacks = self._router.route(key)
-        if any(getattr(c, "__func__", None) not in _QUEUE_PUTS for c in callbacks):
-            callbacks = self._router.cache[key] = (self._guard, *callbacks)
-        elif len(callbacks) == 1:
+        if len(callbacks) == 1 and getattr(callbacks[0], "__func__", None) in _QUEUE_PUTS:
             self._router.cache[key] = callbacks[0]
             return callbacks[0]
+        if callbacks:
+            callbacks = self._router.cache[key] = (self._guard, *callbacks)
         return callbacks
 
     def _deliver_pending(self) -> None:

@@ -150,8 +150,8 @@ async def test_publish_from_another_thread_raises_and_delivers_nothing(
 
 
 async def test_debug_mode_refuses_another_thread_even_for_idle_queues() -> None:
-    # Outside debug mode, a cached route made only of queues nobody waits on is not checked
-    # (that check would cost every publish); debug mode checks every publish.
+    # Outside debug mode, a cached route to one queue nobody waits on is not checked (that
+    # check would cost every publish); debug mode checks every publish.
     hub = Hub(debug=True)
     subscriber = Subscriber(hub, "sub")
     subscriber.subscribe("a")
@@ -161,6 +161,32 @@ async def test_debug_mode_refuses_another_thread_even_for_idle_queues() -> None:
     assert isinstance(error, WrongThreadError)
     assert "publish_threadsafe" in str(error)
     assert subscriber.statistics().queued == 0
+
+
+async def test_publish_from_another_thread_to_several_queues_raises_before_any_is_filled(
+    hub: Hub,
+) -> None:
+    # Two queues, cached route; the second has a waiting consumer, the first does not. The
+    # refusal must come before the first queue gets the message, not when the second is woken.
+    first, second = Subscriber(hub, "first"), Subscriber(hub, "second")
+    first.subscribe("a")
+    second.subscribe("a")
+    hub.publish("a", 0)
+    first.consume_nowait()
+    second.consume_nowait()
+    consumer = asyncio.create_task(second.consume())
+    await asyncio.sleep(0)  # the consumer waits
+    try:
+        error = error_in_thread(hub.publish, "a", 1)
+        assert isinstance(error, WrongThreadError)
+        assert first.statistics().queued == 0
+        assert second.statistics().queued == 0
+        hub.publish("a", 2)
+        async with asyncio.timeout(1):
+            assert await consumer == (Key("a"), 2)
+        assert first.consume_nowait() == (Key("a"), 2)
+    finally:
+        consumer.cancel()
 
 
 @pytest.mark.parametrize("overflow", list(Overflow))
