@@ -15,7 +15,7 @@ from ._inbox import Inbox
 from ._key import WILDCARD, Key, PossibleKey, intersects, matches
 from ._log import get_logger
 from ._records import ErrorContext, HubStatistics
-from ._routing import Callback, Route, Router
+from ._routing import Callback, Route, Router, check_sync_callback
 
 __all__ = ["ErrorHook", "Hub"]
 
@@ -494,11 +494,12 @@ class Hub:
         :param unread: a zero-argument callable giving the subscription's queue length, if it
             has a queue (see :meth:`get_subscriber_queue_sizes`).
         :raises InvalidKeyError: if ``key`` is empty.
-        :raises TypeError: if ``callback`` or ``unread`` is not callable.
+        :raises TypeError: if ``callback`` is not callable or is async (calling it inside
+            :meth:`publish` would only create a coroutine that never runs), or if ``unread``
+            is not callable.
         :raises HubClosedError: if the hub is closed.
         """
-        if not callable(callback):
-            raise TypeError(f"callback must be callable, got {callback!r}")
+        check_sync_callback(callback)
         if unread is not None and not callable(unread):
             raise TypeError(f"unread must be callable or None, got {unread!r}")
         self.subscribe_token(check_pattern(key), callback, callback, unread)

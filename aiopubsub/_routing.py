@@ -28,19 +28,41 @@ Theory of operation
 
 from __future__ import annotations
 
+import inspect
 import itertools
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
 from ._key import WILDCARD, Key
 
-__all__ = ["Callback", "Route", "Router", "Target"]
+__all__ = ["Callback", "Route", "Router", "Target", "check_sync_callback", "is_async_callable"]
 
 #: What a subscription is called with for each message: ``callback(key, message)``.
 Callback = Callable[[Key, Any], Any]
 #: A cached route: the callbacks in fan-out order, or, put there by the hub for a route that
 #: is one callback that can never publish in turn, that callback alone (see Hub.publish).
 Route = tuple[Callback, ...] | Callback
+
+
+def is_async_callable(callback: object) -> bool:
+    """Whether calling ``callback`` returns a coroutine (``async def``, partial or ``__call__``)."""
+    return inspect.iscoroutinefunction(callback) or inspect.iscoroutinefunction(
+        getattr(callback, "__call__", None)  # noqa: B004 - we want the method itself
+    )
+
+
+def check_sync_callback(callback: object) -> None:
+    """Refuse what cannot be called inside ``publish()``: a non-callable, or an async callable.
+
+    :raises TypeError: naming ``callback``.
+    """
+    if not callable(callback):
+        raise TypeError(f"callback must be callable, got {callback!r}")
+    if is_async_callable(callback):
+        raise TypeError(
+            f"{callback!r} is async: a sync callback would only create coroutines that never run;"
+            " use add_async_listener"
+        )
 
 
 class Target:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import warnings
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Generator, Iterable
@@ -22,6 +21,7 @@ from ._inbox import Inbox, Overflow
 from ._key import Key, PossibleKey
 from ._log import get_logger
 from ._records import ErrorContext, SubscriptionStatistics
+from ._routing import check_sync_callback, is_async_callable
 
 __all__ = ["ListenerRemoval", "Subscriber"]
 
@@ -35,13 +35,6 @@ _ListenerId = tuple[frozenset[Key], object]
 #: An async listener yields to the event loop after this many messages in a row that were
 #: already queued, so that a backlog cannot starve the loop's other tasks.
 _YIELD_EVERY = 256
-
-
-def is_async_callable(callback: object) -> bool:
-    """Whether calling ``callback`` returns a coroutine (``async def``, partial or ``__call__``)."""
-    return inspect.iscoroutinefunction(callback) or inspect.iscoroutinefunction(
-        getattr(callback, "__call__", None)  # noqa: B004 - we want the method itself
-    )
 
 
 def check_bound(maxsize: object, overflow: object) -> tuple[int, Overflow]:
@@ -265,7 +258,7 @@ class Subscriber:
         :raises SubscriberClosedError: if the subscriber is closed.
         """
         self._check_open()
-        _check_sync(callback)
+        check_sync_callback(callback)
         pattern = check_pattern(key)
         subscription = self._subscriptions.get(subscription_id)
         if subscription is None:
@@ -463,7 +456,7 @@ class Subscriber:
         :raises SubscriberClosedError: if the subscriber is closed.
         """
         self._check_open()
-        _check_sync(callback)
+        check_sync_callback(callback)
         patterns, listener = _listener(keys, callback)
         if listener in self._listeners:
             return
@@ -688,13 +681,3 @@ def _listener(keys: ListenerKeys, callback: object) -> tuple[list[Key], _Listene
     if not patterns:
         raise ValueError(f"A listener needs at least one key, got {keys!r}")
     return patterns, (frozenset(patterns), callback)
-
-
-def _check_sync(callback: object) -> None:
-    if not callable(callback):
-        raise TypeError(f"callback must be callable, got {callback!r}")
-    if is_async_callable(callback):
-        raise TypeError(
-            f"{callback!r} is async: a sync callback would only create coroutines that never run;"
-            " use add_async_listener"
-        )

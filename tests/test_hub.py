@@ -181,6 +181,16 @@ def test_hub_add_subscriber_refuses_a_non_callable(hub: Hub) -> None:
     assert not hub.has_subscribers()
 
 
+def test_hub_add_subscriber_refuses_an_async_callable(hub: Hub) -> None:
+    # Called inside publish(), it would only create a coroutine that never runs.
+    async def callback(key: Key, message: Any) -> None:
+        pass
+
+    with pytest.raises(TypeError, match=r"^<function .*callback at .*> is async: .*add_async"):
+        hub.add_subscriber(Key("a"), callback)
+    assert not hub.has_subscribers()
+
+
 def test_hub_repeated_subscription_is_one_and_warns(
     hub: Hub, caplog: pytest.LogCaptureFixture
 ) -> None:
