@@ -523,9 +523,16 @@ class Hub:
         """Subscribe the subscription identified by ``token``; for :class:`Subscriber`.
 
         :return: whether it was not subscribed under ``pattern`` yet.
+        :raises WrongThreadError: if called from a thread other than the hub's: the routing
+            table is not locked.
         """
         self._check_open()
         self.bind_loop()
+        if get_ident() != self._thread:
+            raise WrongThreadError(
+                f"{token!r} was subscribed to {pattern!r} from thread {get_ident()}, but the hub"
+                f" belongs to thread {self._thread}; subscribe from the hub's thread"
+            )
         if not self._router.add(pattern, token, callback, unread):
             self._logger.warning("Repeated subscription of %r to key %r.", token, pattern)
             return False

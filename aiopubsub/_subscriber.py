@@ -273,14 +273,22 @@ class Subscriber:
 
     def _add(self, subscription: _Subscription, pattern: Key) -> None:
         id_ = subscription.id
-        if id_ not in self._subscriptions:
+        new = id_ not in self._subscriptions
+        if new:
             self._subscriptions[id_] = subscription
             if subscription.inbox is not None:
                 self._inboxes[id_] = subscription.inbox
-        inbox = subscription.inbox
-        if self._hub.subscribe_token(
-            pattern, subscription, subscription.deliver, None if inbox is None else inbox.__len__
-        ):
+        unread = None if subscription.inbox is None else subscription.inbox.__len__
+        try:
+            subscribed = self._hub.subscribe_token(
+                pattern, subscription, subscription.deliver, unread
+            )
+        except BaseException:
+            if new:  # The hub refused it (closed, another thread): leave no empty subscription.
+                del self._subscriptions[id_]
+                self._inboxes.pop(id_, None)
+            raise
+        if subscribed:
             subscription.keys[pattern] = None
 
     def unsubscribe(self, key: PossibleKey, subscription_id: str = DEFAULT_SUBSCRIPTION_ID) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from aiopubsub import (
+    ConsumeQueueNotFoundError,
     Hub,
     HubClosedError,
     InvalidKeyError,
@@ -211,6 +212,23 @@ async def test_publisher_publish_from_another_thread_raises(
     assert isinstance(error, RuntimeError)
     assert "publish_threadsafe" in str(error)
     assert subscriber.statistics().queued == 0
+
+
+async def test_subscribe_from_another_thread_raises_and_leaves_nothing(
+    hub: Hub, subscriber: Subscriber
+) -> None:
+    error = error_in_thread(subscriber.subscribe, "a")
+    assert isinstance(error, WrongThreadError)
+    assert "subscribe from the hub's thread" in str(error)
+    assert not hub.has_subscribers("a")
+    with pytest.raises(ConsumeQueueNotFoundError):
+        subscriber.consume_nowait()
+    error = error_in_thread(hub.add_subscriber, "a", ThreadRecorder())
+    assert isinstance(error, WrongThreadError)
+    assert hub.subscriptions() == {}
+    subscriber.subscribe("a")  # the hub's own thread still can
+    hub.publish("a", 1)
+    assert subscriber.consume_nowait() == (Key("a"), 1)
 
 
 @pytest.mark.parametrize(
