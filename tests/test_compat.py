@@ -131,6 +131,19 @@ def test_mock_hub_records_publishes() -> None:
         mock.publish(("a", "*"), 4)
 
 
+async def test_mock_hub_records_what_a_publisher_sends_every_way() -> None:
+    mock = MockHub()
+    publisher = Publisher(mock, "a")  # type: ignore[arg-type]
+    await publisher.apublish("b", 1)
+    publisher.publish_threadsafe("c", 2)
+    assert mock.published == [(Key("a", "b"), 1), (Key("a", "c"), 2)]
+    with pytest.raises(InvalidKeyError):
+        await mock.apublish("*", 3)
+    with pytest.raises(InvalidKeyError):
+        mock.publish_threadsafe("*", 3)
+    assert len(mock.published) == 2
+
+
 def test_mock_hub_matches_keys_like_the_hub() -> None:
     mock, hub = MockHub(), Hub()
     subscriber = Subscriber(hub, "sub")

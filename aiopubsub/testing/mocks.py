@@ -19,8 +19,12 @@ class MockHub:
     """Records publishes instead of delivering them.
 
     ``published`` lists every ``(key, message)``, ``published_by_key`` maps each key to its
-    messages, ``subscribers`` maps each subscribed key to its callbacks. Keys are checked and
-    matched exactly as :class:`aiopubsub.Hub` does.
+    messages, ``subscribers`` maps each subscribed key to its callbacks (which are never
+    called). Keys are checked and matched exactly as :class:`aiopubsub.Hub` does.
+
+    It has the hub methods a :class:`aiopubsub.Publisher` calls, and the original's; not
+    ``count``, ``subscriptions``, ``statistics``, ``wait_for`` or closing, and a
+    :class:`aiopubsub.Subscriber` cannot use it.
     """
 
     def __init__(self) -> None:
@@ -33,6 +37,14 @@ class MockHub:
         key = check_publishable(coerce_key(key))
         self.published.append((key, message))
         self.published_by_key[key].append(message)
+
+    async def apublish(self, key: PossibleKey, message: Any) -> None:
+        """Record as :meth:`publish` does; a mock has no queue to wait for."""
+        self.publish(key, message)
+
+    def publish_threadsafe(self, key: PossibleKey, message: Any) -> None:
+        """Record as :meth:`publish` does, at once, in the calling thread (not thread-safe)."""
+        self.publish(key, message)
 
     def add_subscriber(self, key: PossibleKey, callback: _Callback, unread: object = None) -> None:
         """Record ``callback`` under ``key``."""
