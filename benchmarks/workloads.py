@@ -240,6 +240,11 @@ async def round_trip(lib: Any, n: int, batches: int) -> Sample:
     subscriber = lib.Subscriber(hub, "round-trip")
     key = lib.Key(ROOT, "rt")
     subscriber.subscribe(key)
+    return await _time_round_trips(hub, subscriber, key, n, batches)
+
+
+async def _time_round_trips(hub: Any, subscriber: Any, key: Any, n: int, batches: int) -> Sample:
+    """Time ``n`` rounds of ``hub.publish(key, i)`` then ``await subscriber.consume()``."""
 
     async def step(items: Sequence[Any]) -> None:
         publish, consume, k = hub.publish, subscriber.consume, key
@@ -271,14 +276,7 @@ async def bounded_round_trip(lib: Any, n: int, batches: int) -> Sample:
     hub = lib.Hub()
     key = lib.Key(ROOT, "rt")
     subscriber = _bounded_subscriber(lib, hub, key)
-
-    async def step(items: Sequence[Any]) -> None:
-        publish, consume, k = hub.publish, subscriber.consume, key
-        for i in items:
-            publish(k, i)
-            await consume()
-
-    return await _atime_batches(step, range(n), batches)
+    return await _time_round_trips(hub, subscriber, key, n, batches)
 
 
 async def apublish_round_trip(lib: Any, n: int, batches: int) -> Sample:
