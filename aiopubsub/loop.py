@@ -31,6 +31,9 @@ class Loop:
         self.delay = delay
         self.name = name if name is not None else f"[{getattr(coro, '__name__', '?')}, {coro!r}]"
         self.task: asyncio.Task[None] | None = None
+        self._running = False
+        #: Tasks started and not ended yet: the current one, and stopped ones winding down.
+        self._tasks: set[asyncio.Task[None]] = set()
         self._logger = get_logger("Loop")
 
     def __repr__(self) -> str:
@@ -38,27 +41,35 @@ class Loop:
 
     @property
     def is_running(self) -> bool:
-        """Whether the loop's task has been started and has not stopped."""
-        return self.task is not None and not self.task.done()
+        """Whether the loop has been started, has not been asked to stop, and has not stopped."""
+        return self._running and self.task is not None and not self.task.done()
 
     def start(self) -> None:
-        """Start the task, if not running. Needs a running event loop."""
-        if not self.is_running:
-            self.task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
+        """Start the task, if not running. Needs a running event loop.
+
+        Right after :meth:`stop`, this starts a new task at once; the old one, already
+        cancelled, ends at its next ``await`` without running ``coro`` again.
+        """
+        if self.is_running:
+            return
+        loop = asyncio.get_running_loop()
+        self._running = True
+        self.task = loop.create_task(self._run(), name=self.name)
+        self._tasks.add(self.task)
+        self.task.add_done_callback(self._tasks.discard)
 
     def stop(self) -> None:
-        """Cancel the task; it stops at its next ``await``."""
+        """Cancel the task; it stops at its next ``await``. ``is_running`` is false at once."""
+        self._running = False
         if self.task is not None:
             self.task.cancel()
 
     async def stop_wait(self) -> None:
-        """Cancel the task and wait until it has stopped."""
-        task = self.task
-        if task is None:
-            return
-        task.cancel()
-        # Wait for the task without being cancelled with it (asyncio.wait never raises it).
-        await asyncio.wait([task])
+        """Cancel the task and wait until it, and any task stopped before, has ended."""
+        self.stop()
+        if self._tasks:
+            # Wait for the tasks without being cancelled with them (asyncio.wait never raises).
+            await asyncio.wait(list(self._tasks))
 
     async def _run(self) -> None:
         while True:

@@ -204,6 +204,34 @@ async def test_loop_stop_without_wait_and_restart() -> None:
     await loop.stop_wait()
 
 
+async def test_loop_stop_then_start_at_once_runs_again() -> None:
+    # As in 3.0.0: stop() makes is_running false at once, and start() right after restarts.
+    runs: list[int] = []
+
+    async def work() -> None:
+        runs.append(1)
+
+    loop = Loop(work, delay=0)
+    loop.start()
+    await asyncio.sleep(0)
+    loop.stop()
+    assert not loop.is_running
+    old = loop.task
+    loop.start()
+    assert loop.is_running
+    assert loop.task is not old
+    for _ in range(5):
+        await asyncio.sleep(0)
+    count = len(runs)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert len(runs) > count  # the new task runs
+    async with asyncio.timeout(5):
+        await loop.stop_wait()
+    assert old is not None and old.done()
+    assert loop.task is not None and loop.task.done()
+
+
 async def test_loop_logs_an_error_and_stops(caplog: pytest.LogCaptureFixture) -> None:
     async def broken() -> None:
         raise RuntimeError("loop body broke")
