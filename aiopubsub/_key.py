@@ -39,6 +39,10 @@ class Key(tuple[str, ...]):
         _check_parts(parts)
         return tuple.__new__(cls, parts)
 
+    def __getnewargs__(self) -> tuple[str, ...]:
+        """For :mod:`copy` and :mod:`pickle`: rebuild as ``Key(*parts)``."""
+        return tuple(self)
+
     def __repr__(self) -> str:
         return f"Key{tuple.__repr__(self)}" if len(self) != 1 else f"Key({self[0]!r})"
 
@@ -47,7 +51,7 @@ class Key(tuple[str, ...]):
         """Whether any part is exactly ``'*'``."""
         return WILDCARD in self
 
-    def is_subset_of(self, pattern: Key) -> bool:
+    def is_subset_of(self, pattern: PossibleKey) -> bool:
         """Whether every key this key stands for is also matched by ``pattern``.
 
         For a key without ``'*'``: does ``pattern`` match it? Without ``'*'`` in ``pattern`` that
@@ -55,6 +59,8 @@ class Key(tuple[str, ...]):
         one or more parts. A wildcard key is compared the same way, part by part, so
         ``Key('a', 'b', '*').is_subset_of(Key('a', '*', '*'))`` is true.
         """
+        if type(pattern) is not Key:
+            pattern = Key.create_from(pattern)
         return matches(self, pattern)
 
     def __add__(self, other: PossibleKey) -> Key:  # type: ignore[override]

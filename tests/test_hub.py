@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
+import pickle
 from typing import Any
 
 import pytest
@@ -162,6 +164,25 @@ def test_hub_publish_refuses_empty_and_wildcard_keys(hub: Hub, key: tuple[str, .
     with pytest.raises(InvalidKeyError, match=r"^Cannot publish under Key\(.*\): "):
         hub.publish(key, "m")
     assert recorder.messages() == []
+
+
+@pytest.mark.parametrize("key", [Key("a", "b"), Key("x", "*"), Key("")])
+def test_key_survives_copy_and_pickle(key: Key) -> None:
+    for copied in (copy.copy(key), copy.deepcopy(key), pickle.loads(pickle.dumps(key))):
+        assert type(copied) is Key
+        assert copied == key
+    # Meta-event messages hold keys: a deep copy of one must work too.
+    message = {"key": key, "currentSubscriberCount": 1}
+    assert copy.deepcopy(message) == message
+
+
+def test_key_is_subset_of_takes_any_key_form() -> None:
+    assert not Key("a", "b").is_subset_of("a*")  # one part 'a*', not the characters
+    assert Key("a*").is_subset_of("a*")
+    assert Key("a", "b").is_subset_of(("a", "*"))
+    assert Key("a", "b").is_subset_of(["a", "b"])
+    with pytest.raises(TypeError, match="Key parts must be str"):
+        Key("a").is_subset_of(("a", 1))  # type: ignore[arg-type]
 
 
 def test_hub_publish_refuses_non_str_parts(hub: Hub) -> None:
