@@ -289,6 +289,10 @@ class Hub:
         if not callbacks:
             return
         if self._delivering:
+            # A fan-out is running: in this thread (a callback publishing), or in the hub's
+            # thread while this one is another. Only the first may queue behind it.
+            if get_ident() != self._thread:
+                self._guard.refuse(key)
             self._pending.append((key, message, callbacks))
             return
         if type(callbacks) is not tuple:

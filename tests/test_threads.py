@@ -214,6 +214,24 @@ async def test_publisher_publish_from_another_thread_raises(
     assert subscriber.statistics().queued == 0
 
 
+async def test_publish_from_another_thread_during_a_fan_out_raises(hub: Hub) -> None:
+    # While the hub's thread is inside a fan-out, a publish from another thread must not
+    # slip into the queue of messages deferred until the fan-out ends.
+    calls = ThreadRecorder()
+    hub.add_subscriber("b", calls)
+    hub.publish("b", 0)  # the route is cached
+    errors: list[BaseException | None] = []
+
+    def meanwhile(key: Key, message: Any) -> None:
+        errors.append(error_in_thread(hub.publish, "b", "from another thread"))
+
+    hub.add_subscriber("a", meanwhile)
+    hub.publish("a", 1)
+    [error] = errors
+    assert isinstance(error, WrongThreadError)
+    assert [message for message, _ in calls.got] == [0]
+
+
 async def test_subscribe_from_another_thread_raises_and_leaves_nothing(
     hub: Hub, subscriber: Subscriber
 ) -> None:
