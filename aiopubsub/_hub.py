@@ -11,7 +11,7 @@ from collections.abc import Callable, Hashable, Iterable
 from typing import Any, Protocol
 
 from ._errors import HubClosedError, InvalidKeyError, WrongThreadError
-from ._inbox import Inbox
+from ._inbox import Inbox, ThreadOwner
 from ._key import WILDCARD, Key, PossibleKey, intersects, matches
 from ._log import get_logger
 from ._records import ErrorContext, HubStatistics
@@ -179,6 +179,11 @@ class Hub:
         )
 
     # -- the event loop and closing -----------------------------------------------------------
+
+    @property
+    def owner(self) -> ThreadOwner:
+        """For queues: ``owner.thread`` is the thread allowed to wake consumers and overflow."""
+        return self._guard
 
     def bind_loop(self) -> None:
         """Belong to the running event loop, if there is one and the hub has no live loop yet.

@@ -7,12 +7,28 @@ import enum
 from _thread import get_ident
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from ._errors import WrongThreadError
 from ._key import Key
 
-__all__ = ["Inbox", "Overflow"]
+__all__ = ["Inbox", "Overflow", "ThreadOwner"]
+
+
+class ThreadOwner(Protocol):
+    """Who may wake a queue's consumers or make it overflow: ``thread`` is that thread's id.
+
+    A hub's is the thread of its event loop, and follows :meth:`Hub.bind_loop`.
+    """
+
+    thread: int
+
+
+class _CreatingThread:
+    __slots__ = ("thread",)
+
+    def __init__(self) -> None:
+        self.thread = get_ident()
 
 
 class Overflow(enum.StrEnum):
@@ -73,6 +89,7 @@ class Inbox:
         maxsize: int = 0,
         overflow: Overflow = Overflow.DROP_OLDEST,
         on_overflow: OverflowHook | None = None,
+        owner: ThreadOwner | None = None,
     ) -> None:
         self.items: deque[tuple[Key, Any]] = deque()
         self.maxsize = maxsize
@@ -88,8 +105,8 @@ class Inbox:
         self._putters: deque[asyncio.Future[None]] = deque()
         self._episode = False
         self._on_overflow = on_overflow
-        #: The thread of the consumers' event loop, known once one has waited.
-        self._owner = get_ident()
+        #: Whose thread may wake consumers or overflow: the hub's (default: this thread).
+        self._owner = owner if owner is not None else _CreatingThread()
 
     def __len__(self) -> int:
         return len(self.items)
@@ -117,10 +134,10 @@ class Inbox:
 
     def _put_and_wake(self, key: Key, message: Any) -> None:
         """Deliver to a queue that a consumer waits on: only from the consumer's thread."""
-        if get_ident() != self._owner:
+        if get_ident() != self._owner.thread:
             raise WrongThreadError(
                 f"A message was published from thread {get_ident()} to a queue whose consumer"
-                f" waits on the event loop in thread {self._owner}; use publish_threadsafe()"
+                f" waits on the event loop in thread {self._owner.thread}; use publish_threadsafe()"
                 " from other threads"
             )
         self.items.append((key, message))
@@ -143,11 +160,12 @@ class Inbox:
                 items.append((key, message))
                 self.delivered += 1
             return
-        if get_ident() != self._owner:
+        if get_ident() != self._owner.thread:
             # Dropping and announcing touch the hub: refuse before changing anything.
             raise WrongThreadError(
                 f"A message was published from thread {get_ident()} to a full queue of the"
-                f" event loop in thread {self._owner}; use publish_threadsafe() from other threads"
+                f" event loop in thread {self._owner.thread}; use publish_threadsafe() from other"
+                " threads"
             )
         self.dropped += 1
         disconnect = False
@@ -245,7 +263,6 @@ class Inbox:
                 waiter.set_result(None)
 
     async def _wait(self, waiters: deque[asyncio.Future[None]]) -> None:
-        self._owner = get_ident()
         waiter = asyncio.get_running_loop().create_future()
         waiters.append(waiter)
         try:

@@ -232,6 +232,28 @@ async def test_publish_from_another_thread_during_a_fan_out_raises(hub: Hub) -> 
     assert [message for message, _ in calls.got] == [0]
 
 
+def test_queue_made_before_the_loop_thread_overflows_in_the_hubs_thread() -> None:
+    # Hub and bounded queue made here, with no loop; the loop then runs in another thread and
+    # the hub binds to it. Overflowing there is the hub's own thread: the policy applies.
+    hub = Hub()
+    subscriber = Subscriber(hub, "sub", maxsize=2)
+    subscriber.subscribe("a")
+
+    async def in_the_loop_thread() -> list[Any]:
+        hub.bind_loop()
+        for n in range(4):
+            hub.publish("a", n)
+        return [subscriber.consume_nowait()[1] for _ in range(2)]
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        got = pool.submit(asyncio.run, in_the_loop_thread()).result(timeout=5)
+    finally:
+        pool.shutdown()
+    assert got == [2, 3]
+    assert subscriber.statistics().dropped == 2
+
+
 async def test_subscribe_from_another_thread_raises_and_leaves_nothing(
     hub: Hub, subscriber: Subscriber
 ) -> None:
