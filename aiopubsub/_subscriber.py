@@ -6,7 +6,15 @@ import asyncio
 import functools
 import warnings
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Generator, Iterable
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Coroutine,
+    Generator,
+    Iterable,
+)
 from typing import Any
 
 from ._errors import (
@@ -97,22 +105,44 @@ class _Subscription:
             self.inbox.wake_putters()
 
 
-class ListenerRemoval:
+class ListenerRemoval(Coroutine[Any, Any, None]):
     """Returned by :meth:`Subscriber.remove_listener` and :meth:`Subscriber.remove_all_listeners`.
 
     The removal has already happened when it is returned: no further message reaches those
     listeners. Awaiting it waits until their tasks have stopped; not awaiting it is fine too
-    (it is not a coroutine, so nothing warns).
+    (it is not a native coroutine, so nothing warns). It is a
+    :class:`collections.abc.Coroutine`, so that code written for 3.0.0, where these methods
+    were coroutine functions, can still pass it to :func:`asyncio.create_task`.
     """
 
-    __slots__ = ("_tasks",)
+    __slots__ = ("_tasks", "_steps")
 
     def __init__(self, tasks: Collection[asyncio.Task[None]]) -> None:
         self._tasks = tuple(tasks)
+        self._steps: Generator[Any, None, None] | None = None
 
     def __await__(self) -> Generator[Any, None, None]:
         if self._tasks:
             yield from asyncio.wait(self._tasks).__await__()
+
+    def send(self, value: Any) -> Any:
+        """Step the wait, as a task driving this coroutine does."""
+        if self._steps is None:
+            self._steps = self.__await__()
+        return self._steps.send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        """Raise ``typ`` (an exception or its type) inside the wait, as a task does."""
+        if self._steps is None:
+            self._steps = self.__await__()
+        if val is None and tb is None:
+            return self._steps.throw(typ)
+        return self._steps.throw(typ, val, tb)  # the legacy three-argument form
+
+    def close(self) -> None:
+        """Stop waiting; the removal itself stays done."""
+        if self._steps is not None:
+            self._steps.close()
 
 
 class _Messages:

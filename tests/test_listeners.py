@@ -305,6 +305,29 @@ async def test_remove_all_listeners_awaited_concurrently_and_twice(
     assert repr(subscriber) == "<Subscriber 'sub' subscriptions=0 listeners=0>"
 
 
+async def test_listener_removal_can_be_a_task_as_in_3_0_0(
+    hub: Hub, subscriber: Subscriber
+) -> None:
+    # 3.0.0's removals were coroutines: code that wrapped them in tasks must still run.
+    never_ends = asyncio.Event()
+
+    async def slow(key: Key, message: Any) -> None:
+        await never_ends.wait()
+
+    subscriber.add_async_listener("a", slow)
+    hub.publish("a", 1)
+    await drain()
+    [listener] = listener_tasks()
+    removal = asyncio.create_task(subscriber.remove_listener("a", slow))
+    assert not hub.has_subscribers("a")  # removed at the call, before the task runs
+    async with asyncio.timeout(5):
+        await removal
+    assert listener.cancelled()
+    empty = asyncio.ensure_future(subscriber.remove_all_listeners())
+    async with asyncio.timeout(5):
+        assert await empty is None
+
+
 async def test_listener_ids_of_callbacks_with_the_same_repr_do_not_collide(
     hub: Hub, subscriber: Subscriber
 ) -> None:
