@@ -559,8 +559,16 @@ class Subscriber:
                     key, message = await inbox.get()
                 except SubscriberClosedError:
                     return  # Closed, and everything queued was handled.
-                except SlowConsumerError as exc:
-                    self._logger.error("Async listener %r stopped: %s", callback, exc)
+                except SlowConsumerError:
+                    self._forget_listener(sub_id)
+                    self._logger.error(
+                        "Async listener %r of subscriber %r was removed: its queue of %d"
+                        " overflowed (Overflow.DISCONNECT, %d dropped); add it again to resume",
+                        callback,
+                        self.id,
+                        inbox.maxsize,
+                        inbox.dropped,
+                    )
                     return
             try:
                 await callback(key, message)
@@ -621,6 +629,14 @@ class Subscriber:
                 task.cancel()
                 stopped.append(task)
         return stopped
+
+    def _forget_listener(self, sub_id: str) -> None:
+        """Remove the listener of ``sub_id`` whose task is ending by itself (disconnected)."""
+        for listener, (listener_sub_id, _) in list(self._listeners.items()):
+            if listener_sub_id == sub_id:
+                del self._listeners[listener]
+                self._drop_subscription(self._subscriptions.pop(sub_id))
+                self._inboxes.pop(sub_id, None)
 
     def _drop_subscription(self, subscription: _Subscription) -> None:
         for pattern in subscription.keys:

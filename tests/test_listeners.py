@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from aiopubsub import Hub, InvalidKeyError, Key, Subscriber, SubscriptionNotFoundError
+from aiopubsub import (
+    Hub,
+    InvalidKeyError,
+    Key,
+    Overflow,
+    Subscriber,
+    SubscriptionNotFoundError,
+)
 
 
 class Recorder:
@@ -305,9 +312,7 @@ async def test_remove_all_listeners_awaited_concurrently_and_twice(
     assert repr(subscriber) == "<Subscriber 'sub' subscriptions=0 listeners=0>"
 
 
-async def test_listener_removal_can_be_a_task_as_in_3_0_0(
-    hub: Hub, subscriber: Subscriber
-) -> None:
+async def test_listener_removal_can_be_a_task_as_in_3_0_0(hub: Hub, subscriber: Subscriber) -> None:
     # 3.0.0's removals were coroutines: code that wrapped them in tasks must still run.
     never_ends = asyncio.Event()
 
@@ -326,6 +331,38 @@ async def test_listener_removal_can_be_a_task_as_in_3_0_0(
     empty = asyncio.ensure_future(subscriber.remove_all_listeners())
     async with asyncio.timeout(5):
         assert await empty is None
+
+
+async def test_async_listener_cut_off_by_disconnect_is_removed_and_can_be_added_again(
+    hub: Hub, caplog: pytest.LogCaptureFixture
+) -> None:
+    subscriber = Subscriber(hub, "sub", maxsize=1, overflow=Overflow.DISCONNECT)
+    release = asyncio.Event()
+    got: list[Any] = []
+
+    async def slow(key: Key, message: Any) -> None:
+        await release.wait()
+        got.append(message)
+
+    subscriber.add_async_listener("a", slow)
+    hub.publish("a", 1)
+    await drain()  # the listener holds 1
+    hub.publish("a", 2)  # queued
+    with caplog.at_level(logging.ERROR, logger="aiopubsub"):
+        hub.publish("a", 3)  # overflows: the queue is cut off
+        release.set()
+        await drain()
+    assert got == [1, 2]  # what was queued before the cut is still handled
+    assert not listener_tasks()
+    assert repr(subscriber) == "<Subscriber 'sub' subscriptions=0 listeners=0>"
+    [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "was removed" in record.getMessage()
+    assert "add it again to resume" in record.getMessage()
+    subscriber.add_async_listener("a", slow)  # not a no-op: the old one is gone
+    hub.publish("a", 4)
+    await drain()
+    assert got == [1, 2, 4]
+    await subscriber.remove_all_listeners()
 
 
 async def test_listener_ids_of_callbacks_with_the_same_repr_do_not_collide(
