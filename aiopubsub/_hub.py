@@ -224,6 +224,23 @@ class Hub:
         if self._closed:
             raise HubClosedError(f"{self!r} is closed")
 
+    def check_thread(self, doing: str) -> None:
+        """Refuse a change to the subscriptions from a thread other than the hub's: nothing
+        is locked. Once the hub's loop has stopped, another thread may tidy up (close what is
+        left). Binds the running loop first, as subscribing does (see :meth:`bind_loop`).
+
+        :param doing: what was attempted, for the message (``"subscribe 'a'"``).
+        :raises WrongThreadError: from another thread, unless the hub's loop has stopped.
+        """
+        self.bind_loop()
+        loop = self._loop
+        if get_ident() != self._thread and (loop is None or loop.is_running()):
+            raise WrongThreadError(
+                f"Cannot {doing} from thread {get_ident()}: {self!r} belongs to thread"
+                f" {self._thread}; do it from the hub's thread (from another thread, hand it"
+                " over with loop.call_soon_threadsafe)"
+            )
+
     def attach(self, subscriber: _Closeable) -> None:
         """Remember ``subscriber`` (weakly), to close it with the hub; for :class:`Subscriber`."""
         self._check_open()
@@ -237,6 +254,7 @@ class Hub:
         Prefer ``await`` :meth:`aclose`, which lets async listeners finish what is queued and
         waits for their tasks.
         """
+        self.check_thread("close the hub")
         for task in self._shutdown(drain=False):
             task.cancel()
 
@@ -246,6 +264,7 @@ class Hub:
         Publishing stops at once. Listener tasks still running after ``timeout`` seconds are
         cancelled; when this returns, no task of the hub's is left. Idempotent.
         """
+        self.check_thread("close the hub")
         tasks = self._shutdown(drain=True)
         await stop_tasks(tasks, timeout)
 
@@ -520,6 +539,7 @@ class Hub:
 
         :param unread: accepted for compatibility; the hub remembers it from the subscription.
         """
+        self.check_thread(f"unsubscribe {callback!r} from {key!r}")
         self.unsubscribe_token(coerce_key(key), callback)
 
     def subscribe_token(
@@ -536,12 +556,7 @@ class Hub:
             table is not locked.
         """
         self._check_open()
-        self.bind_loop()
-        if get_ident() != self._thread:
-            raise WrongThreadError(
-                f"{token!r} was subscribed to {pattern!r} from thread {get_ident()}, but the hub"
-                f" belongs to thread {self._thread}; subscribe from the hub's thread"
-            )
+        self.check_thread(f"subscribe {token!r} to {pattern!r}")
         if not self._router.add(pattern, token, callback, unread):
             self._logger.warning("Repeated subscription of %r to key %r.", token, pattern)
             return False

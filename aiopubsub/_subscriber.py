@@ -330,9 +330,11 @@ class Subscriber:
         warning.
 
         :raises SubscriptionNotFoundError: if there is no subscription ``subscription_id``.
+        :raises WrongThreadError: if called from a thread other than the hub's.
         """
         subscription = self._subscription(subscription_id)
         pattern = coerce_key(key)
+        self._hub.check_thread(f"unsubscribe {subscription_id!r} of {self.id!r} from {pattern!r}")
         if self._hub.unsubscribe_token(pattern, subscription):
             del subscription.keys[pattern]
             subscription.release()
@@ -594,19 +596,24 @@ class Subscriber:
         task to stop (it is cancelled, and messages still queued for it are dropped).
 
         :raises SubscriptionNotFoundError: if no such listener exists.
+        :raises WrongThreadError: if called from a thread other than the hub's.
         """
         patterns, listener = _listener(keys, callback)
         if listener not in self._listeners:
             raise SubscriptionNotFoundError(
                 f"Subscriber {self.id!r} has no listener {callback!r} on {patterns!r}"
             )
+        self._hub.check_thread(f"remove a listener of {self.id!r}")
         return ListenerRemoval(self._stop_listeners([listener]))
 
     def remove_all_listeners(self) -> ListenerRemoval:
         """Remove every listener; await the result to wait until their tasks have stopped.
 
         Safe to call again, also while an earlier removal is still being awaited.
+
+        :raises WrongThreadError: if called from a thread other than the hub's.
         """
+        self._hub.check_thread(f"remove the listeners of {self.id!r}")
         self._stop_listeners(list(self._listeners))
         return ListenerRemoval(self._tasks)
 
@@ -657,7 +664,10 @@ class Subscriber:
         Consumers get what is already queued, then :class:`SubscriberClosedError` (an
         ``async for`` over :meth:`messages` ends). Prefer ``await`` :meth:`aclose`, which lets
         async listeners finish what is queued and waits for their tasks.
+
+        :raises WrongThreadError: if called from a thread other than the hub's.
         """
+        self._hub.check_thread(f"close {self!r}")
         for task in self._shutdown(drain=False):
             task.cancel()
 
@@ -667,6 +677,7 @@ class Subscriber:
         Listener tasks still running after ``timeout`` seconds are cancelled; when this
         returns, none is left. Idempotent.
         """
+        self._hub.check_thread(f"close {self!r}")
         await stop_tasks(self._shutdown(drain=True), timeout)
 
     async def __aenter__(self) -> Subscriber:

@@ -259,7 +259,7 @@ async def test_subscribe_from_another_thread_raises_and_leaves_nothing(
 ) -> None:
     error = error_in_thread(subscriber.subscribe, "a")
     assert isinstance(error, WrongThreadError)
-    assert "subscribe from the hub's thread" in str(error)
+    assert "do it from the hub's thread" in str(error)
     assert not hub.has_subscribers("a")
     with pytest.raises(ConsumeQueueNotFoundError):
         subscriber.consume_nowait()
@@ -269,6 +269,41 @@ async def test_subscribe_from_another_thread_raises_and_leaves_nothing(
     subscriber.subscribe("a")  # the hub's own thread still can
     hub.publish("a", 1)
     assert subscriber.consume_nowait() == (Key("a"), 1)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda hub, subscriber: subscriber.unsubscribe("a"),
+        lambda hub, subscriber: subscriber.remove_listener("b", print),
+        lambda hub, subscriber: subscriber.remove_all_listeners(),
+        lambda hub, subscriber: subscriber.close(),
+        lambda hub, subscriber: hub.remove_subscriber("c", print),
+        lambda hub, subscriber: hub.close(),
+    ],
+    ids=[
+        "unsubscribe",
+        "remove_listener",
+        "remove_all_listeners",
+        "close",
+        "remove_subscriber",
+        "hub.close",
+    ],
+)
+async def test_unsubscribing_or_closing_from_another_thread_raises_and_changes_nothing(
+    hub: Hub, subscriber: Subscriber, change: Callable[[Hub, Subscriber], object]
+) -> None:
+    subscriber.subscribe("a")
+    subscriber.add_sync_listener("b", print)
+    hub.add_subscriber("c", print)
+    before = hub.subscriptions()
+    error = error_in_thread(change, hub, subscriber)
+    assert isinstance(error, WrongThreadError)
+    assert "do it from the hub's thread" in str(error)
+    assert hub.subscriptions() == before
+    assert not hub.closed
+    assert not subscriber.closed
+    change(hub, subscriber)  # the hub's own thread can
 
 
 @pytest.mark.parametrize(
