@@ -656,9 +656,16 @@ class Hub:
     def count(self, key: PossibleKey) -> int:
         """How many subscriptions a publish under ``key`` would reach now.
 
-        :raises InvalidKeyError: if ``key`` is empty or a wildcard.
+        :raises InvalidKeyError: if ``key`` is empty or a wildcard (count a pattern's
+            subscriptions with :meth:`subscriptions`).
         """
-        return len(self._router.targets(check_publishable(coerce_key(key))))
+        key = coerce_key(key)
+        if not key or WILDCARD in key:
+            raise InvalidKeyError(
+                f"count() needs a key that could be published, got {key!r}: no '*', at least"
+                " one part; for the subscriptions under a pattern, use subscriptions(pattern)"
+            )
+        return len(self._router.targets(key))
 
     def subscriptions(self, pattern: PossibleKey | None = None) -> dict[Key, int]:
         """``{subscribed key: number of subscriptions under exactly it}``, for every subscribed

@@ -46,6 +46,8 @@ class Publisher:
     def has_subscribers(self, key: PossibleKey = _ANY) -> bool:
         """Whether a message published under ``prefix + key`` could reach a subscription.
 
-        With no argument: whether anything is subscribed under this publisher's prefix.
+        With no argument: whether a message under any key longer than the prefix could reach
+        one (``prefix + ('*',)``, as in 3.0.0); a subscription to exactly the prefix does not
+        count.
         """
         return self._hub.has_subscribers(self.prefix + key)

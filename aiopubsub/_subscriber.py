@@ -35,7 +35,8 @@ __all__ = ["ListenerRemoval", "Subscriber"]
 
 SyncCallback = Callable[[Key, Any], object]
 AsyncCallback = Callable[[Key, Any], Awaitable[object]]
-#: One key, or a set (any collection) of keys, as listeners take them.
+#: One key, or a ``set`` / ``frozenset`` of keys, as listeners take them (any other
+#: collection is read as one key: a tuple or list of ``str`` parts).
 ListenerKeys = PossibleKey | Collection[PossibleKey]
 #: A listener is known by its set of keys and its callback.
 _ListenerId = tuple[frozenset[Key], object]
@@ -48,17 +49,26 @@ _YIELD_EVERY = 256
 def check_bound(maxsize: object, overflow: object) -> tuple[int, Overflow]:
     """Return ``(maxsize, overflow)`` if they describe a queue bound.
 
-    :raises TypeError: if ``maxsize`` is not an ``int`` or ``overflow`` not an :class:`Overflow`.
-    :raises ValueError: if ``maxsize`` is negative.
+    ``overflow`` may also be the value of a member (``'drop_newest'``), as read from JSON.
+
+    :raises TypeError: if ``maxsize`` is not an ``int``, or ``overflow`` neither an
+        :class:`Overflow` nor a ``str``.
+    :raises ValueError: if ``maxsize`` is negative, or ``overflow`` a ``str`` that is no
+        member's value.
     """
     if not isinstance(maxsize, int) or isinstance(maxsize, bool):
         raise TypeError(f"maxsize must be an int (0: unbounded), got {maxsize!r}")
     if maxsize < 0:
         raise ValueError(f"maxsize must be >= 0 (0: unbounded), got {maxsize!r}")
-    if not isinstance(overflow, Overflow):
-        choices = ", ".join(f"Overflow.{member.name}" for member in Overflow)
-        raise TypeError(f"overflow must be one of {choices}; got {overflow!r}")
-    return maxsize, overflow
+    if isinstance(overflow, Overflow):
+        return maxsize, overflow
+    choices = ", ".join(f"Overflow.{member.name} ({member.value!r})" for member in Overflow)
+    if isinstance(overflow, str):
+        try:
+            return maxsize, Overflow(overflow)
+        except ValueError:
+            raise ValueError(f"overflow must be one of {choices}; got {overflow!r}") from None
+    raise TypeError(f"overflow must be one of {choices}; got {overflow!r}")
 
 
 class _Delivery(functools.partial[object]):
@@ -194,7 +204,7 @@ class Subscriber:
         id_: str,
         *,
         maxsize: int = 0,
-        overflow: Overflow = Overflow.DROP_OLDEST,
+        overflow: Overflow | str = Overflow.DROP_OLDEST,
     ) -> None:
         self._closed = True  # Until set up: nothing for __del__ to do.
         self._maxsize, self._overflow = check_bound(maxsize, overflow)
@@ -229,7 +239,7 @@ class Subscriber:
         subscription_id: str = DEFAULT_SUBSCRIPTION_ID,
         *,
         maxsize: int | None = None,
-        overflow: Overflow | None = None,
+        overflow: Overflow | str | None = None,
     ) -> None:
         """Queue every message matching ``key`` under ``subscription_id``, for :meth:`consume`.
 
@@ -530,7 +540,12 @@ class Subscriber:
                 " use add_sync_listener for a plain function"
             )
         patterns, listener = _listener(keys, callback)
-        loop = asyncio.get_running_loop()
+        loop = asyncio._get_running_loop()
+        if loop is None:
+            raise RuntimeError(
+                f"add_async_listener({keys!r}, {callback!r}) needs a running event loop to start"
+                " the listener's task: call it from inside a coroutine"
+            )
         if listener in self._listeners:
             return
         sub_id = self._listener_id(patterns, callback)
@@ -721,7 +736,7 @@ class Subscriber:
         # the middle of a fan-out or in another thread. If the hub is gone by then, it went
         # with this subscriber and nothing leaked.
         hub = weakref.ref(self._hub)
-        name = repr(self)
+        name = f"Subscriber {self.id!r} (queues {', '.join(repr(s.id) for s in queues)})"
 
         def unsubscribe() -> None:
             live = hub()
@@ -731,7 +746,7 @@ class Subscriber:
                 live.unsubscribe_token(pattern, subscription)
             warnings.warn(
                 f"{name} was dropped without close() while its hub is in use;"
-                " it has been unsubscribed",
+                " its queues have been unsubscribed (its callbacks, if any, keep working)",
                 ResourceWarning,
                 stacklevel=1,
             )

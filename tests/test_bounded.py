@@ -141,15 +141,23 @@ def test_subscribe_refuses_a_bad_maxsize_and_subscribes_nothing(
         subscriber.consume_nowait()
 
 
-@pytest.mark.parametrize("overflow", ["sideways", 0])
+@pytest.mark.parametrize(("overflow", "error"), [("sideways", ValueError), (0, TypeError)])
 def test_subscriber_and_subscribe_refuse_a_bad_overflow(
-    hub: Hub, subscriber: Subscriber, overflow: Any
+    hub: Hub, subscriber: Subscriber, overflow: Any, error: type[Exception]
 ) -> None:
-    with pytest.raises(TypeError, match=rf"overflow.*{re.escape(repr(overflow))}"):
+    with pytest.raises(error, match=rf"overflow.*'drop_newest'.*{re.escape(repr(overflow))}"):
         Subscriber(hub, "s", overflow=overflow)
-    with pytest.raises(TypeError, match=rf"overflow.*{re.escape(repr(overflow))}"):
+    with pytest.raises(error, match=rf"overflow.*{re.escape(repr(overflow))}"):
         subscriber.subscribe("a", maxsize=2, overflow=overflow)
     assert not hub.has_subscribers()
+
+
+def test_overflow_may_be_given_as_its_value(hub: Hub, subscriber: Subscriber) -> None:
+    subscriber.subscribe("a", maxsize=1, overflow="drop_newest")
+    assert subscriber.statistics().overflow is Overflow.DROP_NEWEST
+    hub.publish("a", 1)
+    hub.publish("a", 2)
+    assert drain(subscriber) == [1]
 
 
 # -- the overflow policies ----------------------------------------------------------------------

@@ -374,7 +374,10 @@ async def test_dropped_subscriber_queues_are_unsubscribed_with_a_resource_warnin
     kept = Subscriber(hub, "kept")
     kept.subscribe("a")
     del dropped
-    with pytest.warns(ResourceWarning, match=r"'dropped'"):
+    with pytest.warns(
+        ResourceWarning,
+        match=r"^Subscriber 'dropped' \(queues 'default', 'other'\) was dropped without close",
+    ):
         await collect_garbage()
     assert hub.count("a") == 1
     assert not hub.has_subscribers("b")

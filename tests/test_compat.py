@@ -228,8 +228,10 @@ async def test_loop_stop_then_start_at_once_runs_again() -> None:
     assert len(runs) > count  # the new task runs
     async with asyncio.timeout(5):
         await loop.stop_wait()
-    assert old is not None and old.done()
-    assert loop.task is not None and loop.task.done()
+    assert old is not None
+    assert old.done()
+    assert loop.task is not None
+    assert loop.task.done()
 
 
 async def test_loop_logs_an_error_and_stops(caplog: pytest.LogCaptureFixture) -> None:

@@ -185,6 +185,14 @@ def test_key_is_subset_of_takes_any_key_form() -> None:
         Key("a").is_subset_of(("a", 1))  # type: ignore[arg-type]
 
 
+def test_hub_count_refuses_a_pattern_and_points_to_subscriptions(hub: Hub) -> None:
+    hub.add_subscriber(("a", "*"), print)
+    assert hub.count(("a", "b")) == 1
+    with pytest.raises(InvalidKeyError, match=r"^count\(\) needs .*use subscriptions\(pattern\)"):
+        hub.count(("a", "*"))
+    assert hub.subscriptions(("a", "*")) == {Key("a", "*"): 1}
+
+
 def test_hub_publish_refuses_non_str_parts(hub: Hub) -> None:
     with pytest.raises(TypeError, match=r"^Key parts must be str, got 3 \(int\) at position 1$"):
         hub.publish(("a", 3), "m")  # type: ignore[arg-type]

@@ -207,7 +207,7 @@ async def test_listener_with_an_invalid_key_registers_nothing(
 def test_async_listener_without_running_loop_raises_and_registers_nothing() -> None:
     hub = Hub()
     subscriber = Subscriber(hub, "sub")
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match=r"^add_async_listener\('a', .*needs a running event"):
         subscriber.add_async_listener("a", Recorder())
     assert not hub.has_subscribers()
 
