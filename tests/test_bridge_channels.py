@@ -5,23 +5,32 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import example, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from strategies import concrete_keys, instances, near_misses, patterns
 
 from aiopubsub import Hub, Key
 from aiopubsub._key import matches
-from aiopubsub.bridges._channels import channel_of, glob_of, key_of
+from aiopubsub.bridges._channels import NAMESPACE_FORBIDDEN, channel_of, glob_of, key_of
 
 #: Any str at all, surrogates included, as a key part that is not a wildcard.
 any_parts = st.text(st.characters(codec=None), max_size=6).filter(lambda part: part != "*")
 any_keys = st.lists(any_parts, min_size=1, max_size=4).map(tuple)
-namespaces = st.sampled_from(["aiopubsub", "a*b", "ns:with:colons", "[x]?", "back\\slash"])
+#: Namespaces the bridge accepts: anything encodable but ':' and the glob characters.
+namespaces = st.one_of(
+    st.sampled_from(["aiopubsub", "ns", "ns%3Asub", "app-prod", "a.b", "é ", "%"]),
+    st.text(
+        st.characters(codec="utf-8", exclude_characters="".join(NAMESPACE_FORBIDDEN)),
+        min_size=1,
+        max_size=6,
+    ),
+)
 
 
 def redis_glob_matches(glob: str, channel: str) -> bool:
     """Redis' glob match (``stringmatchlen``) for the globs the bridge writes: ``*``, and a
-    backslash taking the next character literally. The bridge never writes ``?`` or ``[``."""
+    backslash taking the next character literally. The bridge never writes ``?`` or ``[``
+    (nor, since namespaces cannot hold one, a backslash)."""
     regex, i = [], 0
     while i < len(glob):
         char = glob[i]
@@ -53,7 +62,7 @@ def hub_accepts(pattern: tuple[str, ...], key: tuple[str, ...]) -> bool:
 def test_channel_round_trips(namespace: str, key: tuple[str, ...]) -> None:
     channel = channel_of(namespace, key)
     assert key_of(namespace, channel) == key
-    assert channel.isascii()
+    assert channel[len(namespace) :].isascii()  # the namespace goes as it is written
 
 
 @given(namespaces, any_keys, any_keys)
@@ -102,3 +111,24 @@ def test_glob_then_exact_check_equals_the_hub(
     assert through_glob or not accepted
     # ... and the exact check after it leaves exactly those.
     assert (through_glob and matches(key, pattern)) == accepted
+
+
+def test_namespace_forbids_the_separator_and_every_glob_character() -> None:
+    assert set(":*?[]\\") == NAMESPACE_FORBIDDEN
+    # What a ':' would do: the channels of 'ns:sub' are channels of 'ns' too.
+    assert channel_of("ns:sub", ("x",)) == channel_of("ns", ("sub", "x"))
+
+
+@given(namespaces, namespaces, any_keys, patterns())
+@example("ns", "ns%3Asub", ("x",), ("*",))
+@example("ns%3Asub", "ns", ("x",), ("*",))
+@example("n", "ns", ("x",), ("*",))
+@example("ns", "n", ("s", "x"), ("*",))
+def test_namespaces_never_overlap(
+    namespace: str, other: str, key: tuple[str, ...], pattern: tuple[str, ...]
+) -> None:
+    assume(namespace != other)
+    channel = channel_of(namespace, key)
+    with pytest.raises(ValueError, match=r"^Channel '.*' is not in namespace"):
+        key_of(other, channel)
+    assert not redis_glob_matches(glob_of(other, pattern), channel)

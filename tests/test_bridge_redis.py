@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import re
 import subprocess
 import sys
+import textwrap
+import types
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -149,7 +152,7 @@ async def test_bridge_outbound_and_explicit_inbound_patterns_filter(
     async with (
         # Public keys below match two outbound patterns: each is still sent once.
         bridge(
-            a, redis_server, ns, outbound=[("public", "*"), ("public", "*", "1"), "end"]
+            a, redis_server, ns, outbound=[("public", "*"), ("public", "*", "1"), ("end",)]
         ) as bridge_a,
         bridge(b, redis_server, ns, inbound=[("public", "x", "*"), ("end",)]) as bridge_b,
     ):
@@ -239,6 +242,36 @@ async def test_bridge_ignores_its_own_outbound_subscription_in_auto_mode(
         assert only.inbound_patterns == {Key("p", "*")}
         subscriber.unsubscribe(("p", "*"))
         assert only.inbound_patterns == frozenset()
+
+
+async def test_bridge_is_a_subscriber_of_its_hub(redis_server: RedisServer) -> None:
+    ns = fresh_namespace()
+    hub = Hub()
+    outbound = [Key("prices"), ("orders", "*"), ["news", "*"]]  # every accepted form
+    async with bridge(hub, redis_server, ns, outbound=outbound):
+        assert hub.has_subscribers("prices")
+        assert hub.has_subscribers(("orders", "1"))
+        assert hub.count(("news", "a", "b")) == 1
+        assert not hub.has_subscribers(("trades", "1"))
+        # Two subscriptions: the outbound callback (under each pattern) and, for auto
+        # inbound, the follower of the hub's subscriptions (under two meta-event patterns).
+        assert hub.statistics().subscriptions == 2
+        assert hub.subscriptions() == {
+            Key("prices"): 1,
+            Key("orders", "*"): 1,
+            Key("news", "*"): 1,
+            Key("Hub", "addedSubscriber", "*"): 1,
+            Key("Hub", "removedSubscriber", "*"): 1,
+        }
+    assert hub.statistics().subscriptions == 0
+    inbound = [Key("x"), ("y", "*"), ["z", "*"]]
+    async with bridge(hub, redis_server, ns, inbound=inbound) as explicit:
+        # The default outbound, ('*',): every key has a subscriber while the bridge runs.
+        assert hub.subscriptions() == {Key("*"): 1}
+        assert hub.statistics().subscriptions == 1
+        assert hub.has_subscribers(("anything", "at", "all"))
+        assert explicit.inbound_patterns == {Key("x"), Key("y", "*"), Key("z", "*")}
+    assert not hub.has_subscribers()
 
 
 # -- no echo, no duplicates, no loops ---------------------------------------------------------
@@ -449,6 +482,52 @@ async def test_bridge_reconnects_after_redis_restarts_and_counts_the_gap(
     assert seen[-2:] == ["connected", "closed"]
 
 
+async def test_bridge_state_events_repeat_during_an_outage(
+    fresh_redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    hub = Hub()
+    states = collector(hub, ("Hub", "bridge", "redis", "*"), "states")
+    caplog.set_level(logging.DEBUG, logger="aiopubsub.RedisBridge")
+
+    def disconnections() -> int:
+        return sum(key[-1] == "disconnected" for key, _ in states)
+
+    running = bridge(hub, fresh_redis_server, fresh_namespace())
+    async with running:
+        fresh_redis_server.kill()
+        await wait_until(lambda: disconnections() >= 3)
+    seen = [key[-1] for key, _ in states]
+    assert seen[:3] == ["connecting", "connected", "disconnected"]
+    assert seen[-1] == "closed"
+    # Each attempt during the outage: 'connecting', then 'disconnected' again if it fails.
+    retries = seen[3:-1]
+    assert retries[: len(retries) // 2 * 2] == ["connecting", "disconnected"] * (len(retries) // 2)
+    # The README lists the message's keys, each as a bullet.
+    documented = readme_section("\nState meta-events\n", "\nSettings\n")
+    assert set(re.findall(r"^\* ``'(\w+)'``:", documented, re.MULTILINE)) == {
+        "bridge",
+        "origin",
+        "state",
+        "error",
+    }
+    for key, message in states:
+        assert message.keys() == {"bridge", "origin", "state", "error"}
+        assert message["bridge"] is running
+        assert message["origin"] == running.origin
+        assert isinstance(message["state"], BridgeState)
+        assert message["state"] == key[-1]
+        if key[-1] == "disconnected":
+            assert isinstance(message["error"], Exception)
+        else:
+            assert message["error"] is None
+    # The outage is said once, at WARNING; each failed attempt after it at DEBUG.
+    records = [r for r in caplog.records if r.name == "aiopubsub.RedisBridge"]
+    levels = [record.levelno for record in records]
+    assert levels == [logging.WARNING] + [logging.DEBUG] * (disconnections() - 1)
+    assert re.match(r"^<RedisBridge .*> lost its connection \(", records[0].getMessage())
+    assert all("could not reconnect" in record.getMessage() for record in records[1:])
+
+
 async def test_bridge_aclose_before_start_and_twice_at_once() -> None:
     hub = Hub()
     unstarted = RedisBridge(hub)
@@ -549,6 +628,10 @@ def test_bridge_example_redis_price_feed_runs(redis_server: RedisServer) -> None
     assert "feed" in done.stdout
     assert "Traceback" not in done.stderr, done.stderr
     assert "Warning" not in done.stderr, done.stderr
+    # The count the trader prints is of the prices it printed: not the end marker too.
+    prices = re.findall(r"^trader: \S+ at ", done.stdout, re.MULTILINE)
+    assert prices
+    assert f"trader: done, {len(prices)} prices received" in done.stdout, done.stdout
 
 
 def test_bench_redis_quick_reports_the_ratio(redis_server: RedisServer) -> None:
@@ -651,10 +734,139 @@ def test_bridge_from_settings_names_a_bad_setting(settings: dict[str, Any], mess
         RedisBridge.from_settings(Hub(), settings)
 
 
+def test_bridge_from_settings_refuses_an_unknown_redis_setting() -> None:
+    known = ", ".join(
+        [
+            "AIOPUBSUB_REDIS_URL",
+            "AIOPUBSUB_NAMESPACE",
+            "AIOPUBSUB_REDIS_OUTBOUND",
+            "AIOPUBSUB_REDIS_INBOUND",
+            "AIOPUBSUB_REDIS_MAX_BUFFER",
+            "AIOPUBSUB_REDIS_BATCH_SIZE",
+            "AIOPUBSUB_REDIS_BACKOFF_BASE",
+            "AIOPUBSUB_REDIS_BACKOFF_CAP",
+            "AIOPUBSUB_REDIS_CONNECT_TIMEOUT",
+        ]
+    )
+    message = (
+        r"^Setting AIOPUBSUB_REDIS_TIMEOUT is unknown"
+        r" \(did you mean AIOPUBSUB_REDIS_CONNECT_TIMEOUT\?\): the settings are "
+        + re.escape(known)
+        + "$"
+    )
+    mapping = {"AIOPUBSUB_REDIS_URL": "redis://x", "AIOPUBSUB_REDIS_TIMEOUT": 3}
+    with pytest.raises(BridgeConfigError, match=message):
+        RedisBridge.from_settings(Hub(), mapping)
+    # An object's names are found with dir(), class attributes and instance ones alike.
+    module = types.SimpleNamespace(**mapping)
+    with pytest.raises(BridgeConfigError, match=message):
+        RedisBridge.from_settings(Hub(), module)
+
+    class Settings:
+        AIOPUBSUB_REDIS_URL = "redis://x"
+        AIOPUBSUB_REDIS_TIMEOUT = 3
+
+    with pytest.raises(BridgeConfigError, match=message):
+        RedisBridge.from_settings(Hub(), Settings)
+    # A misspelt required setting is named as unknown, not merely as missing.
+    with pytest.raises(
+        BridgeConfigError, match=r"^Setting AIOPUBSUB_REDIS_URI is unknown \(did you mean"
+    ):
+        RedisBridge.from_settings(Hub(), {"AIOPUBSUB_REDIS_URI": "redis://x"})
+    # Other names, AIOPUBSUB_ ones included, are not this module's business.
+    others = {"AIOPUBSUB_REDIS_URL": "redis://x", "AIOPUBSUB_OTHER": 1, "REDIS_TIMEOUT": 1, 2: 3}
+    assert RedisBridge.from_settings(Hub(), others).status is BridgeState.NEW
+
+
+def test_bridge_from_settings_reads_the_connect_timeout() -> None:
+    settings = {"AIOPUBSUB_REDIS_URL": "redis://x", "AIOPUBSUB_REDIS_CONNECT_TIMEOUT": 0.5}
+    assert RedisBridge.from_settings(Hub(), settings)._connect_timeout == 0.5
+    settings["AIOPUBSUB_REDIS_CONNECT_TIMEOUT"] = 0
+    with pytest.raises(
+        BridgeConfigError,
+        match=r"^Setting AIOPUBSUB_REDIS_CONNECT_TIMEOUT is malformed \(connect_timeout must be"
+        r" > 0, got 0\): set it to a number of seconds > 0, such as 5$",
+    ):
+        RedisBridge.from_settings(Hub(), settings)
+
+
+@pytest.mark.parametrize("namespace", ["ns:sub", "ns*", "n?", "[ns]", "n]", "back\\slash", ""])
+def test_bridge_refuses_a_namespace_that_could_overlap_another(namespace: str) -> None:
+    message = (
+        r"^namespace must be a non-empty str without ':' or any of \*\?\[\]\\, such as"
+        r" 'aiopubsub' or 'app-prod' \(so that no namespace overlaps another\), got "
+        + re.escape(repr(namespace))
+        + "$"
+    )
+    hub = Hub()
+    with pytest.raises(BridgeConfigError, match=message):
+        RedisBridge(hub, namespace=namespace)
+    settings = {"AIOPUBSUB_REDIS_URL": "redis://x", "AIOPUBSUB_NAMESPACE": namespace}
+    with pytest.raises(
+        BridgeConfigError,
+        match=r"^Setting AIOPUBSUB_NAMESPACE is malformed \(namespace must be .*, got "
+        + re.escape(repr(namespace))
+        + r"\): set it to a non-empty str without ':'",
+    ):
+        RedisBridge.from_settings(hub, settings)
+    assert hub.subscriptions() == {}
+
+
+def test_bridge_accepts_namespaces_without_separator_or_glob_characters() -> None:
+    for namespace in ["aiopubsub", "app-prod", "a.b_c", "ns%3Asub", "é ", "x/y"]:
+        assert f"namespace={namespace!r}" in repr(RedisBridge(Hub(), namespace=namespace))
+
+
+@pytest.mark.parametrize("name", ["outbound", "inbound"])
+def test_bridge_refuses_a_str_among_the_patterns(name: str) -> None:
+    hub = Hub()
+    with pytest.raises(
+        TypeError,
+        match=rf"^{name} must be a collection of keys, each a Key, tuple or list of str, such as"
+        r" \[\('prices', '\*'\)\]; got the item 'prices' in \('prices', '\*'\)$",
+    ):
+        RedisBridge(hub, **{name: ("prices", "*")})
+    with pytest.raises(
+        TypeError,
+        match=rf"^{name} must .*, such as \[\('a', 'b'\)\]; got the item 'a' in \['a', 'b'\]$",
+    ):
+        RedisBridge(hub, **{name: ["a", "b"]})
+    # Mixed with keys, a str is still refused; the example is then a generic one.
+    with pytest.raises(
+        TypeError, match=rf"^{name} must .*, such as \[\('prices', '\*'\)\]; got the item 'b' in"
+    ):
+        RedisBridge(hub, **{name: [("a",), "b"]})
+    with pytest.raises(TypeError, match=rf"^{name} must .*; got the item 5 in \[5\]$"):
+        RedisBridge(hub, **{name: [5]})
+    setting = f"AIOPUBSUB_REDIS_{name.upper()}"
+    with pytest.raises(
+        BridgeConfigError,
+        match=rf"^Setting {setting} is malformed \({name} must be a collection of keys, .*\):"
+        r" set it to .*a list of keys, each a list of str, such as \[\['prices', '\*'\]",
+    ):
+        RedisBridge.from_settings(hub, {"AIOPUBSUB_REDIS_URL": "redis://x", setting: ["p", "*"]})
+    assert hub.subscriptions() == {}
+
+
+def test_bridge_from_settings_takes_patterns_as_lists_of_str() -> None:
+    settings = {
+        "AIOPUBSUB_REDIS_URL": "redis://x",
+        "AIOPUBSUB_REDIS_OUTBOUND": [["prices", "*"], ("orders",)],
+        "AIOPUBSUB_REDIS_INBOUND": "auto",
+    }
+    assert RedisBridge.from_settings(Hub(), settings).status is BridgeState.NEW
+    settings["AIOPUBSUB_REDIS_INBOUND"] = [["fills", "*"]]
+    assert RedisBridge.from_settings(Hub(), settings).status is BridgeState.NEW
+
+
 def test_bridge_refuses_a_bare_key_as_pattern_collection() -> None:
-    with pytest.raises(TypeError, match=r"^outbound must be a collection of keys"):
+    with pytest.raises(
+        TypeError, match=r"^outbound must be a collection of keys, .* such as \[\('a', '\*'\)\],"
+    ):
         RedisBridge(Hub(), outbound=Key("a", "*"))
-    with pytest.raises(TypeError, match=r"^inbound must be a collection of keys"):
+    with pytest.raises(
+        TypeError, match=r"^inbound must be a collection of keys, .* such as \[\('prices',\)\],"
+    ):
         RedisBridge(Hub(), inbound="prices")
 
 
@@ -688,3 +900,66 @@ def test_bridge_without_redis_says_what_to_install() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "pip install 'aiopubsub[redis]'" in done.stdout
+
+
+# -- the README -------------------------------------------------------------------------------
+
+
+def readme_section(start: str, end: str) -> str:
+    readme = (ROOT / "README.rst").read_text(encoding="utf-8")
+    return readme[readme.index(start) : readme.index(end)]
+
+
+def readme_bridge_program() -> str:
+    """The first Python code block of the README's Redis bridge section."""
+    section = readme_section("\nRedis bridge\n------------\n", "\nWhat the bridge guarantees\n")
+    block = section.split(".. code-block:: python\n\n", 1)[1]
+    lines = []
+    for line in block.splitlines():
+        if line and not line.startswith("    "):
+            break
+        lines.append(line)
+    return textwrap.dedent("\n".join(lines))
+
+
+async def test_readme_redis_bridge_program_runs(fresh_redis_server: RedisServer) -> None:
+    server = fresh_redis_server
+    program = readme_bridge_program()
+    compile(program, "README.rst", "exec")  # a top-level await would be a SyntaxError
+    program = program.replace("redis://localhost:6379/0", server.url)
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-W", "error", "-c", program),
+        env=python_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(WAIT):
+            # Its bridge has subscribed ('price', '*') once the server counts a pattern.
+            while await numpat(server) == 0:  # noqa: ASYNC110 - Redis has no event to wait on
+                await asyncio.sleep(0.01)
+        hub = Hub()
+        async with RedisBridge(hub, server.url, inbound=[]):  # the default namespace
+            hub.publish(("price", "EUR/USD"), {"bid": 1.1})
+        async with asyncio.timeout(WAIT):
+            out, err = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, err.decode()
+    assert out.decode() == "Key('price', 'EUR/USD') {'bid': 1.1}\n"
+
+
+def test_readme_logging_lists_every_logger_and_counts_them() -> None:
+    section = readme_section("\nLogging\n-------\n", "``Hub(on_error=hook)``")
+    listed = re.findall(r"^- ``(aiopubsub\.\w+)``", section, re.MULTILINE)
+    used = {
+        f"aiopubsub.{name}"
+        for path in (ROOT / "aiopubsub").rglob("*.py")
+        for name in re.findall(r'get_logger\("(\w+)"\)', path.read_text(encoding="utf-8"))
+    }
+    assert "aiopubsub.RedisBridge" in used
+    assert sorted(listed) == sorted(used)
+    words = {3: "three", 4: "four", 5: "five", 6: "six"}
+    assert f"aiopubsub logs to {words[len(listed)]} loggers:" in section

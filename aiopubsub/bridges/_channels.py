@@ -4,11 +4,16 @@ A key ``('prices', 'EUR/USD')`` in namespace ``aiopubsub`` is the channel
 ``aiopubsub:prices:EUR%2FUSD``: the namespace, then each part percent-encoded (UTF-8, every
 byte that is not an ASCII letter, digit or one of ``_.-~``) and led by ``':'``. Decisions:
 
+* A namespace holds neither ``':'`` nor a glob character (``*?[]\\``): the bridge refuses
+  any other (see :data:`NAMESPACE_FORBIDDEN`), rather than encoding it, so that a namespace
+  reads in Redis as it was written. The channel's text up to its first ``':'`` is therefore
+  its namespace: the channels and globs of two namespaces never overlap (``'ns:sub'``
+  would otherwise hold channels of ``'ns'``). The functions below expect such a namespace.
 * The encoding is injective: an encoded part never contains ``':'``, so splitting on it gives
   the parts back, and percent-decoding undoes percent-encoding (lone surrogates included).
   Empty parts are empty strings between separators.
-* An encoded part never contains a glob character (``*?[]\\``), so a pattern's glob is its
-  literal parts encoded, each ``'*'`` part written ``*``; the namespace is escaped for the glob.
+* An encoded part never contains a glob character (``*?[]\\``), nor does the namespace, so a
+  pattern's glob is the namespace and the literal parts encoded, each ``'*'`` part written ``*``.
 * A glob ``*`` matches any run of characters, separators included, so the glob of a pattern
   matches a superset of the channels of the keys the pattern matches (``*`` inside a pattern
   also matches several parts). Whoever receives through a glob checks the key exactly again,
@@ -21,19 +26,16 @@ from urllib.parse import quote, unquote
 
 from .._key import WILDCARD, Key
 
-__all__ = ["SEPARATOR", "channel_of", "glob_of", "key_of"]
+__all__ = ["NAMESPACE_FORBIDDEN", "SEPARATOR", "channel_of", "glob_of", "key_of"]
 
 #: Between the namespace and each encoded part.
 SEPARATOR = ":"
-_GLOB_SPECIALS = frozenset("*?[]\\")
+#: The characters a namespace may not hold: the separator and those special in a Redis glob.
+NAMESPACE_FORBIDDEN = frozenset(SEPARATOR + "*?[]\\")
 
 
 def _encode_part(part: str) -> str:
     return quote(part, safe="", encoding="utf-8", errors="surrogatepass")
-
-
-def _escape_glob(text: str) -> str:
-    return "".join("\\" + c if c in _GLOB_SPECIALS else c for c in text)
 
 
 def channel_of(namespace: str, key: tuple[str, ...]) -> str:
@@ -43,7 +45,7 @@ def channel_of(namespace: str, key: tuple[str, ...]) -> str:
 
 def glob_of(namespace: str, pattern: tuple[str, ...]) -> str:
     """The ``PSUBSCRIBE`` glob matching (at least) the channels of every key ``pattern`` matches."""
-    return _escape_glob(namespace) + "".join(
+    return namespace + "".join(
         SEPARATOR + ("*" if part == WILDCARD else _encode_part(part)) for part in pattern
     )
 

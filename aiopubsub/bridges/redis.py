@@ -17,8 +17,9 @@ Theory of operation
    commands, one round trip each, in buffer order. A batch that fails goes back to the front
    of the buffer and is sent again after reconnecting: a receiver drops any copy it already
    delivered (rule 6).
-4. Keys travel as channel names (see :mod:`aiopubsub.bridges._channels`): ``namespace``,
-   then each part percent-encoded, each led by ``':'``. Each inbound pattern is one
+4. Keys travel as channel names (see :mod:`aiopubsub.bridges._channels`): ``namespace``
+   (which holds no ``':'`` and no glob character, so namespaces never overlap), then each
+   part percent-encoded, each led by ``':'``. Each inbound pattern is one
    ``PSUBSCRIBE`` glob. With ``inbound='auto'`` the patterns are those the hub's own
    subscribers use, followed through ``('Hub', 'addedSubscriber' / 'removedSubscriber', ...)``:
    a pattern is wanted while its subscription count, less the bridge's own outbound
@@ -54,6 +55,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import difflib
 import enum
 import json
 import random
@@ -75,10 +77,10 @@ except ImportError as exc:  # pragma: no cover - tested in a subprocess
 
 from .._errors import HubClosedError, PubSubError
 from .._hub import Hub, check_pattern
-from .._key import WILDCARD, Key, PossibleKey, matches
+from .._key import WILDCARD, Key, matches
 from .._log import get_logger
 from .._records import ErrorContext
-from ._channels import channel_of, glob_of, key_of
+from ._channels import NAMESPACE_FORBIDDEN, channel_of, glob_of, key_of
 
 __all__ = [
     "BridgeConfigError",
@@ -97,7 +99,12 @@ _FAULTS = (aioredis.RedisError, OSError, EOFError)
 
 
 class BridgeConfigError(PubSubError, ValueError):
-    """A setting given to :meth:`RedisBridge.from_settings` is missing or malformed."""
+    """A value given to :class:`RedisBridge` is out of range or not allowed, or a setting given
+    to :meth:`RedisBridge.from_settings` is missing, unknown or malformed.
+
+    A value of the wrong type given to :class:`RedisBridge` raises :exc:`TypeError` instead;
+    :meth:`RedisBridge.from_settings` turns both into this error, naming the setting.
+    """
 
 
 class BridgeState(enum.StrEnum):
@@ -165,16 +172,29 @@ class JsonCodec:
         return "JsonCodec()"
 
 
+#: What a namespace may hold, for error messages.
+_NAMESPACE_RULE = "a non-empty str without ':' or any of *?[]\\, such as 'aiopubsub' or 'app-prod'"
+#: A pattern collection, as an error message shows it.
+_PATTERNS_EXAMPLE = "[('prices', '*')]"
+#: The prefix of the settings this module owns: any other name with it is a mistake.
+_SETTINGS_PREFIX = "AIOPUBSUB_REDIS_"
 _SETTINGS: dict[str, tuple[str, str]] = {
     # setting: (__init__ parameter, how to obtain a valid value)
     "AIOPUBSUB_REDIS_URL": ("url", "a Redis URL such as 'redis://localhost:6379/0'"),
-    "AIOPUBSUB_NAMESPACE": ("namespace", "a non-empty str such as 'aiopubsub'"),
-    "AIOPUBSUB_REDIS_OUTBOUND": ("outbound", "a list of keys, each a str or a list of str"),
-    "AIOPUBSUB_REDIS_INBOUND": ("inbound", "'auto' or a list of keys, each a str or list of str"),
+    "AIOPUBSUB_NAMESPACE": ("namespace", _NAMESPACE_RULE),
+    "AIOPUBSUB_REDIS_OUTBOUND": (
+        "outbound",
+        "a list of keys, each a list of str, such as [['prices', '*'], ['orders', '*']]",
+    ),
+    "AIOPUBSUB_REDIS_INBOUND": (
+        "inbound",
+        "'auto' or a list of keys, each a list of str, such as [['prices', '*']]",
+    ),
     "AIOPUBSUB_REDIS_MAX_BUFFER": ("max_buffer", "an int >= 1, such as 10000"),
     "AIOPUBSUB_REDIS_BATCH_SIZE": ("batch_size", "an int >= 1, such as 1000"),
     "AIOPUBSUB_REDIS_BACKOFF_BASE": ("backoff_base", "a number of seconds > 0, such as 0.1"),
     "AIOPUBSUB_REDIS_BACKOFF_CAP": ("backoff_cap", "a number of seconds > 0, such as 10"),
+    "AIOPUBSUB_REDIS_CONNECT_TIMEOUT": ("connect_timeout", "a number of seconds > 0, such as 5"),
 }
 _MISSING = object()
 
@@ -211,9 +231,16 @@ class RedisBridge:
     :param hub: the local hub.
     :param url: the Redis URL, as for ``redis.asyncio.Redis.from_url``.
     :param namespace: the prefix of every channel; bridges join only within one namespace.
-    :param outbound: the patterns of the local messages to send (default: all).
-    :param inbound: the patterns of the remote messages to deliver locally, or ``'auto'``
-        (the default): those the hub's subscribers are subscribed under, as they change.
+        It may not hold ``':'`` or a Redis glob character (``*?[]\\``), so that no namespace
+        overlaps another (``'ns:sub'`` would overlap ``'ns'``).
+    :param outbound: the patterns of the local messages to send (default: all, ``('*',)``).
+        A collection of patterns, each a :class:`~aiopubsub.Key`, tuple or list of str: a
+        str item is refused, not read as a one-part key, because ``('prices', '*')`` given
+        for ``[('prices', '*')]`` would otherwise be the two patterns ``'prices'`` and ``'*'``,
+        that is everything. Write a one-part pattern ``('prices',)``.
+    :param inbound: the patterns of the remote messages to deliver locally, a collection like
+        ``outbound``, or ``'auto'`` (the default): those the hub's subscribers are subscribed
+        under, as they change.
     :param codec: turns envelopes into bytes and back (default: :class:`JsonCodec`).
     :param max_buffer: how many local messages may wait to be sent; beyond, the oldest
         is dropped.
@@ -221,8 +248,12 @@ class RedisBridge:
     :param backoff_base: the first reconnect delay's upper bound, in seconds.
     :param backoff_cap: the largest reconnect delay's upper bound, in seconds.
     :param connect_timeout: seconds allowed for opening a connection.
-    :raises TypeError: if a pattern collection is a bare key or str, or the codec lacks a method.
-    :raises ValueError: if a number is out of range or the URL is not a Redis URL.
+    :raises TypeError: if a value has the wrong type: a pattern collection that is a bare key
+        or str, or holds a str (or anything but a key, tuple or list); a codec without
+        ``encode``/``decode``.
+    :raises BridgeConfigError: (a :exc:`ValueError`) if a number is out of range, the URL is
+        not a Redis URL or the namespace is empty or holds ``':'`` or a glob character.
+    :raises InvalidKeyError: if a pattern is empty.
     """
 
     def __init__(
@@ -231,8 +262,8 @@ class RedisBridge:
         url: str = "redis://localhost:6379/0",
         *,
         namespace: str = "aiopubsub",
-        outbound: Iterable[PossibleKey] = (WILDCARD,),
-        inbound: Iterable[PossibleKey] | Literal["auto"] = "auto",
+        outbound: Iterable[Key | tuple[str, ...] | list[str]] = (Key(WILDCARD),),
+        inbound: Iterable[Key | tuple[str, ...] | list[str]] | Literal["auto"] = "auto",
         codec: Codec | None = None,
         max_buffer: int = 10_000,
         batch_size: int = 1_000,
@@ -295,11 +326,17 @@ class RedisBridge:
         ``AIOPUBSUB_REDIS_URL`` is required; ``AIOPUBSUB_NAMESPACE``,
         ``AIOPUBSUB_REDIS_OUTBOUND``, ``AIOPUBSUB_REDIS_INBOUND``,
         ``AIOPUBSUB_REDIS_MAX_BUFFER``, ``AIOPUBSUB_REDIS_BATCH_SIZE``,
-        ``AIOPUBSUB_REDIS_BACKOFF_BASE`` and ``AIOPUBSUB_REDIS_BACKOFF_CAP`` are optional.
+        ``AIOPUBSUB_REDIS_BACKOFF_BASE``, ``AIOPUBSUB_REDIS_BACKOFF_CAP`` and
+        ``AIOPUBSUB_REDIS_CONNECT_TIMEOUT`` are optional; the values are checked as the
+        parameters of the same names are. Any other name starting with ``AIOPUBSUB_REDIS_``
+        is a mistake (a misspelt setting would otherwise be ignored without a word): the keys
+        of a mapping, and for an object the names :func:`dir` lists, are checked. The codec
+        cannot be set here: it is code, not a setting; pass it to the constructor.
 
-        :raises BridgeConfigError: if a setting is missing or malformed; the message names it
-            and says what a valid value looks like.
+        :raises BridgeConfigError: if a setting is missing, unknown or malformed; the message
+            names it and says what a valid value looks like, or which settings exist.
         """
+        _check_setting_names(settings)
         kwargs: dict[str, Any] = {}
         for name, (parameter, valid) in _SETTINGS.items():
             if isinstance(settings, Mapping):
@@ -745,12 +782,60 @@ def _check_envelope(envelope: Any, key: Key) -> tuple[str, int, int, Any]:
     return origin, n, s, envelope["p"]
 
 
+def _check_setting_names(settings: Mapping[str, Any] | object) -> None:
+    """Refuse a name starting with ``AIOPUBSUB_REDIS_`` that is not a setting.
+
+    :raises BridgeConfigError: naming the first such name (sorted), and the settings.
+    """
+    names = settings.keys() if isinstance(settings, Mapping) else dir(settings)
+    unknown = sorted(
+        n
+        for n in names
+        if isinstance(n, str) and n.startswith(_SETTINGS_PREFIX) and n not in _SETTINGS
+    )
+    if unknown:
+        name = unknown[0]
+        close = difflib.get_close_matches(name, _SETTINGS, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise BridgeConfigError(
+            f"Setting {name} is unknown{hint}: the settings are {', '.join(_SETTINGS)}"
+        )
+
+
 def _patterns(name: str, patterns: object) -> tuple[Key, ...]:
+    """The patterns of a collection whose items are each a Key, tuple or list of str.
+
+    A str item is refused, not taken for a one-part key: a bare key such as ``('prices', '*')``
+    given for a collection would otherwise silently become the patterns ``'prices'`` and
+    ``'*'``, that is everything. The error shows the collection spelt right.
+
+    :raises TypeError: if ``patterns`` is a str, a Key or not iterable, or an item is not a
+        Key, tuple or list (or holds a part that is not a str).
+    :raises InvalidKeyError: if an item is empty.
+    """
     if isinstance(patterns, str | Key) or not isinstance(patterns, Iterable):
         raise TypeError(
-            f"{name} must be a collection of keys, such as [('prices', '*')], got {patterns!r}"
+            f"{name} must be a collection of keys, each a Key, tuple or list of str,"
+            f" such as [{_spelt(patterns)}], got {patterns!r}"
         )
-    return tuple(dict.fromkeys(check_pattern(p) for p in patterns))
+    items = list(patterns)
+    for item in items:
+        if not isinstance(item, tuple | list):  # A Key is a tuple.
+            right = f"[{tuple(items)!r}]" if all(isinstance(i, str) for i in items) else ""
+            raise TypeError(
+                f"{name} must be a collection of keys, each a Key, tuple or list of str,"
+                f" such as {right or _PATTERNS_EXAMPLE}; got the item {item!r} in {patterns!r}"
+            )
+    return tuple(dict.fromkeys(check_pattern(p) for p in items))
+
+
+def _spelt(patterns: object) -> str:
+    """``patterns`` as the one pattern of a collection would be written, if it looks like one."""
+    if isinstance(patterns, Key):
+        return repr(tuple(patterns))
+    if isinstance(patterns, str):
+        return repr((patterns,))
+    return "('prices', '*')"
 
 
 def _check_inbound(name: str, value: object) -> Literal["auto"] | tuple[Key, ...]:
@@ -758,12 +843,18 @@ def _check_inbound(name: str, value: object) -> Literal["auto"] | tuple[Key, ...
 
 
 def _check_namespace(name: str, value: object) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{name} must be a non-empty str, got {value!r}")
+    """Refuse a namespace whose channels could overlap another's (see ``_channels``)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be {_NAMESPACE_RULE}, got {value!r}")
+    if not value or NAMESPACE_FORBIDDEN.intersection(value):
+        raise BridgeConfigError(
+            f"{name} must be {_NAMESPACE_RULE} (so that no namespace overlaps another),"
+            f" got {value!r}"
+        )
     try:
         value.encode("utf-8")  # It goes to Redis as it is.
     except UnicodeEncodeError:
-        raise ValueError(f"{name} must be encodable as UTF-8, got {value!r}") from None
+        raise BridgeConfigError(f"{name} must be encodable as UTF-8, got {value!r}") from None
     return value
 
 
@@ -771,7 +862,7 @@ def _positive_int(name: str, value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int, got {value!r}")
     if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value!r}")
+        raise BridgeConfigError(f"{name} must be >= 1, got {value!r}")
     return value
 
 
@@ -779,7 +870,7 @@ def _positive_float(name: str, value: object) -> float:
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise TypeError(f"{name} must be a number of seconds, got {value!r}")
     if not value > 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
+        raise BridgeConfigError(f"{name} must be > 0, got {value!r}")
     return float(value)
 
 
@@ -787,7 +878,7 @@ def _check_url(name: str, url: object) -> str:
     if not isinstance(url, str):
         raise TypeError(f"{name} must be a str, got {url!r}")
     if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
-        raise ValueError(
+        raise BridgeConfigError(
             f"{name} must be a Redis URL (redis://, rediss:// or unix://), got {_redacted(url)!r}"
         )
     return url
@@ -803,6 +894,7 @@ _CHECKS: dict[str, Callable[[str, Any], object]] = {
     "batch_size": _positive_int,
     "backoff_base": _positive_float,
     "backoff_cap": _positive_float,
+    "connect_timeout": _positive_float,
 }
 
 
