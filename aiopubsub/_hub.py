@@ -224,21 +224,23 @@ class Hub:
         if self._closed:
             raise HubClosedError(f"{self!r} is closed")
 
-    def check_thread(self, doing: str) -> None:
+    def check_thread(self, doing: str, *args: object) -> None:
         """Refuse a change to the subscriptions from a thread other than the hub's: nothing
         is locked. Once the hub's loop has stopped, another thread may tidy up (close what is
         left). Binds the running loop first, as subscribing does (see :meth:`bind_loop`).
 
-        :param doing: what was attempted, for the message (``"subscribe 'a'"``).
+        :param doing: what was attempted, for the message: a :meth:`str.format` template
+            filled with ``args`` only on failure (``"subscribe {!r}", key``), since this is
+            on the path of every subscribe.
         :raises WrongThreadError: from another thread, unless the hub's loop has stopped.
         """
         self.bind_loop()
         loop = self._loop
         if get_ident() != self._thread and (loop is None or loop.is_running()):
             raise WrongThreadError(
-                f"Cannot {doing} from thread {get_ident()}: {self!r} belongs to thread"
-                f" {self._thread}; do it from the hub's thread (from another thread, hand it"
-                " over with loop.call_soon_threadsafe)"
+                f"Cannot {doing.format(*args)} from thread {get_ident()}: {self!r} belongs to"
+                f" thread {self._thread}; do it from the hub's thread (from another thread, hand"
+                " it over with loop.call_soon_threadsafe)"
             )
 
     def attach(self, subscriber: _Closeable) -> None:
@@ -539,7 +541,7 @@ class Hub:
 
         :param unread: accepted for compatibility; the hub remembers it from the subscription.
         """
-        self.check_thread(f"unsubscribe {callback!r} from {key!r}")
+        self.check_thread("unsubscribe {!r} from {!r}", callback, key)
         self.unsubscribe_token(coerce_key(key), callback)
 
     def subscribe_token(
@@ -556,7 +558,7 @@ class Hub:
             table is not locked.
         """
         self._check_open()
-        self.check_thread(f"subscribe {token!r} to {pattern!r}")
+        self.check_thread("subscribe {!r} to {!r}", token, pattern)
         if not self._router.add(pattern, token, callback, unread):
             self._logger.warning("Repeated subscription of %r to key %r.", token, pattern)
             return False

@@ -344,7 +344,9 @@ class Subscriber:
         """
         subscription = self._subscription(subscription_id)
         pattern = coerce_key(key)
-        self._hub.check_thread(f"unsubscribe {subscription_id!r} of {self.id!r} from {pattern!r}")
+        self._hub.check_thread(
+            "unsubscribe {!r} of {!r} from {!r}", subscription_id, self.id, pattern
+        )
         if self._hub.unsubscribe_token(pattern, subscription):
             del subscription.keys[pattern]
             subscription.release()
@@ -618,7 +620,7 @@ class Subscriber:
             raise SubscriptionNotFoundError(
                 f"Subscriber {self.id!r} has no listener {callback!r} on {patterns!r}"
             )
-        self._hub.check_thread(f"remove a listener of {self.id!r}")
+        self._hub.check_thread("remove a listener of {!r}", self.id)
         return ListenerRemoval(self._stop_listeners([listener]))
 
     def remove_all_listeners(self) -> ListenerRemoval:
@@ -628,7 +630,7 @@ class Subscriber:
 
         :raises WrongThreadError: if called from a thread other than the hub's.
         """
-        self._hub.check_thread(f"remove the listeners of {self.id!r}")
+        self._hub.check_thread("remove the listeners of {!r}", self.id)
         self._stop_listeners(list(self._listeners))
         return ListenerRemoval(self._tasks)
 
@@ -682,7 +684,7 @@ class Subscriber:
 
         :raises WrongThreadError: if called from a thread other than the hub's.
         """
-        self._hub.check_thread(f"close {self!r}")
+        self._hub.check_thread("close {!r}", self)
         for task in self._shutdown(drain=False):
             task.cancel()
 
@@ -692,7 +694,7 @@ class Subscriber:
         Listener tasks still running after ``timeout`` seconds are cancelled; when this
         returns, none is left. Idempotent.
         """
-        self._hub.check_thread(f"close {self!r}")
+        self._hub.check_thread("close {!r}", self)
         await stop_tasks(self._shutdown(drain=True), timeout)
 
     async def __aenter__(self) -> Subscriber:
