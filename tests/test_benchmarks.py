@@ -38,3 +38,20 @@ def test_run_quick_reports_a_positive_figure_for_every_workload(tmp_path: Path) 
         assert all(figure > 0 for figure in result["figures"]), key
         assert result["best"] > 0, key
     assert "original" not in report["implementations"]
+
+
+def test_debug_cost_quick_reports_both_operations() -> None:
+    completed = subprocess.run(
+        [sys.executable, str(RUN.with_name("debug_cost.py")), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    assert [line.split("  ")[0] for line in lines] == [
+        "publish reaching nobody",
+        "publish + consume_nowait()",
+    ]
+    assert all(" ns with (" in line for line in lines)
