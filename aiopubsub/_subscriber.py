@@ -145,9 +145,11 @@ class ListenerRemoval(Coroutine[Any, Any, None]):
         """Raise ``typ`` (an exception or its type) inside the wait, as a task does."""
         if self._steps is None:
             self._steps = self.__await__()
-        if val is None and tb is None:
+        if val is None:
             return self._steps.throw(typ)
-        return self._steps.throw(typ, val, tb)  # the legacy three-argument form
+        # The legacy three-argument form, passed on in the one-argument form (the other is
+        # deprecated from Python 3.12).
+        return self._steps.throw(val if tb is None else val.with_traceback(tb))
 
     def close(self) -> None:
         """Stop waiting; the removal itself stays done."""

@@ -389,6 +389,17 @@ async def test_dropped_subscriber_queues_are_unsubscribed_with_a_resource_warnin
 
 
 @pytest.mark.leaky
+def test_dropped_subscriber_without_a_running_loop_is_unsubscribed_at_once() -> None:
+    # No loop runs: nothing could fill the queue meanwhile, and nobody would see a warning.
+    hub = Hub()
+    dropped = Subscriber(hub, "dropped")
+    dropped.subscribe("a")
+    assert hub.count("a") == 1
+    del dropped
+    gc.collect()
+    assert hub.count("a") == 0
+
+
 async def test_dropped_subscriber_callbacks_keep_working_without_warning(hub: Hub) -> None:
     calls = Recorder()
     dropped = Subscriber(hub, "dropped")

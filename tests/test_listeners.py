@@ -365,6 +365,38 @@ async def test_async_listener_cut_off_by_disconnect_is_removed_and_can_be_added_
     await subscriber.remove_all_listeners()
 
 
+async def test_listener_removal_task_can_be_cancelled_and_the_removal_stays_done(
+    hub: Hub, subscriber: Subscriber
+) -> None:
+    never_ends = asyncio.Event()
+
+    async def stubborn(key: Key, message: Any) -> None:
+        try:
+            await never_ends.wait()
+        finally:
+            await asyncio.sleep(0)  # takes one more turn to stop once cancelled
+            await asyncio.sleep(0)
+
+    subscriber.add_async_listener("a", stubborn)
+    hub.publish("a", 1)
+    await drain()
+    removal = asyncio.create_task(subscriber.remove_all_listeners())
+    await asyncio.sleep(0)  # the removal waits for the listener's task
+    removal.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await removal
+    assert not hub.has_subscribers("a")
+    await drain()
+    assert not listener_tasks()
+    # Driven by hand, as a coroutine: close() before and after starting, the legacy throw().
+    unstarted = subscriber.remove_all_listeners()
+    unstarted.close()
+    legacy = subscriber.remove_all_listeners()
+    with pytest.raises(ValueError, match="thrown in"):
+        legacy.throw(ValueError, ValueError("thrown in"), None)
+    legacy.close()
+
+
 async def test_listener_ids_of_callbacks_with_the_same_repr_do_not_collide(
     hub: Hub, subscriber: Subscriber
 ) -> None:
