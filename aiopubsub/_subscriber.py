@@ -648,9 +648,7 @@ class Subscriber:
     def _stop_listeners(self, listeners: Iterable[_ListenerId]) -> list[asyncio.Task[None]]:
         stopped = []
         for listener in listeners:
-            sub_id, task = self._listeners.pop(listener)
-            self._drop_subscription(self._subscriptions.pop(sub_id))
-            self._inboxes.pop(sub_id, None)
+            task = self._drop_listener(listener)
             if task is not None:
                 task.cancel()
                 stopped.append(task)
@@ -660,9 +658,14 @@ class Subscriber:
         """Remove the listener of ``sub_id`` whose task is ending by itself (disconnected)."""
         for listener, (listener_sub_id, _) in list(self._listeners.items()):
             if listener_sub_id == sub_id:
-                del self._listeners[listener]
-                self._drop_subscription(self._subscriptions.pop(sub_id))
-                self._inboxes.pop(sub_id, None)
+                self._drop_listener(listener)
+
+    def _drop_listener(self, listener: _ListenerId) -> asyncio.Task[None] | None:
+        """Unsubscribe ``listener`` and forget it and its queue; return its task, if any."""
+        sub_id, task = self._listeners.pop(listener)
+        self._drop_subscription(self._subscriptions.pop(sub_id))
+        self._inboxes.pop(sub_id, None)
+        return task
 
     def _drop_subscription(self, subscription: _Subscription) -> None:
         for pattern in subscription.keys:
