@@ -24,13 +24,6 @@ class ThreadOwner(Protocol):
     thread: int
 
 
-class _CreatingThread:
-    __slots__ = ("thread",)
-
-    def __init__(self) -> None:
-        self.thread = get_ident()
-
-
 class Overflow(enum.StrEnum):
     """What a bounded queue does with a message that arrives when it is full.
 
@@ -86,10 +79,10 @@ class Inbox:
 
     def __init__(
         self,
+        owner: ThreadOwner,
         maxsize: int = 0,
         overflow: Overflow = Overflow.DROP_OLDEST,
         on_overflow: OverflowHook | None = None,
-        owner: ThreadOwner | None = None,
     ) -> None:
         self.items: deque[tuple[Key, Any]] = deque()
         self.maxsize = maxsize
@@ -105,8 +98,8 @@ class Inbox:
         self._putters: deque[asyncio.Future[None]] = deque()
         self._episode = False
         self._on_overflow = on_overflow
-        #: Whose thread may wake consumers or overflow: the hub's (default: this thread).
-        self._owner = owner if owner is not None else _CreatingThread()
+        #: Whose thread may wake consumers or overflow: the hub's.
+        self._owner = owner
 
     def __len__(self) -> int:
         return len(self.items)

@@ -263,9 +263,7 @@ class Subscriber:
                 self._maxsize if maxsize is None else maxsize,
                 self._overflow if overflow is None else overflow,
             )
-            inbox = Inbox(
-                *bound, on_overflow=self._overflow_hook(subscription_id), owner=self._hub.owner
-            )
+            inbox = Inbox(self._hub.owner, *bound, on_overflow=self._overflow_hook(subscription_id))
             subscription = _Subscription(subscription_id, self.id, None, inbox)
         elif subscription.inbox is None:
             raise ValueError(
