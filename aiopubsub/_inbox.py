@@ -1,27 +1,18 @@
-"""The queue behind each queue subscription: a deque, its bound, and who waits on it."""
+"""The queue behind each queue subscription: a deque, its bound, who waits on it, its counts."""
 
 from __future__ import annotations
 
 import asyncio
 import enum
-from _thread import get_ident
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
-from ._errors import WrongThreadError
+from ._errors import PubSubError
 from ._key import Key
+from ._records import SubscriptionStatistics
 
-__all__ = ["Inbox", "Overflow", "ThreadOwner"]
-
-
-class ThreadOwner(Protocol):
-    """Who may wake a queue's consumers or make it overflow: ``thread`` is that thread's id.
-
-    A hub's is the thread of its event loop, and follows :meth:`Hub.bind_loop`.
-    """
-
-    thread: int
+__all__ = ["Inbox", "Overflow"]
 
 
 class Overflow(enum.StrEnum):
@@ -50,7 +41,8 @@ class Inbox:
     """A FIFO of ``(key, message)`` pairs, filled synchronously by the hub.
 
     Leaner than :class:`asyncio.Queue`: the hub only ever puts without waiting, and nothing
-    needs ``join()``. Decisions:
+    needs ``join()``. The hub calls :meth:`put` only from its own thread (it checks that before
+    delivering anything), so a put may wake a consumer directly. Decisions:
 
     * A consumer cancelled while waiting loses nothing: a message stays in the deque until a
       :meth:`get` returns it, and a wake-up meant for a cancelled consumer passes to the next.
@@ -58,8 +50,10 @@ class Inbox:
       says which message is lost. An *overflow episode* starts with a drop and ends when the
       queue has been emptied; the hook hears of every drop, and whether it is the first of
       its episode.
-    * Once closed (with the exception a consumer gets after the last queued message), the
-      inbox still hands out what it holds; only then does :meth:`get` raise.
+    * Once closed, with the reason a consumer gets after the last queued message, the inbox
+      still hands out what it holds; only then does :meth:`get` raise. The hub puts nothing
+      into a closed inbox (its subscription is gone first); a bounded one would drop and
+      count it.
     """
 
     __slots__ = (
@@ -70,16 +64,15 @@ class Inbox:
         "dropped",
         "peak",
         "closed",
+        "_reason",
         "_getters",
         "_putters",
         "_episode",
-        "_owner",
         "_on_overflow",
     )
 
     def __init__(
         self,
-        owner: ThreadOwner,
         maxsize: int = 0,
         overflow: Overflow = Overflow.DROP_OLDEST,
         on_overflow: OverflowHook | None = None,
@@ -87,26 +80,27 @@ class Inbox:
         self.items: deque[tuple[Key, Any]] = deque()
         self.maxsize = maxsize
         self.overflow = overflow
-        #: Messages accepted into the queue, and messages lost to overflow.
+        #: Messages accepted into the queue, and messages lost (to overflow, or after closing).
         self.delivered = 0
         self.dropped = 0
         #: The longest the queue has been, once longer than one message (see peak_queued).
         self.peak = 0
+        #: Whether :meth:`close` was called (and :meth:`reopen` not since).
+        self.closed = False
         #: What :meth:`get` raises once the queue is empty, after :meth:`close`.
-        self.closed: Callable[[], BaseException] | None = None
+        self._reason: tuple[type[PubSubError], str] | None = None
         self._getters: deque[asyncio.Future[None]] = deque()
         self._putters: deque[asyncio.Future[None]] = deque()
         self._episode = False
         self._on_overflow = on_overflow
-        #: Whose thread may wake consumers or overflow: the hub's.
-        self._owner = owner
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __repr__(self) -> str:
         bound = f"/{self.maxsize} {self.overflow.name}" if self.maxsize else ""
-        return f"<Inbox queued={len(self.items)}{bound} waiting={len(self._getters)}>"
+        state = " closed" if self.closed else ""
+        return f"<Inbox{state} queued={len(self.items)}{bound} waiting={len(self._getters)}>"
 
     @property
     def put(self) -> Callable[[Key, Any], None]:
@@ -119,60 +113,46 @@ class Inbox:
         # consumer that keeps up) pays nothing for it; see peak_queued.
         if items and len(items) >= self.peak:
             self.peak = len(items) + 1
-        if self._getters:
-            self._put_and_wake(key, message)
-            return
         items.append((key, message))
         self.delivered += 1
-
-    def _put_and_wake(self, key: Key, message: Any) -> None:
-        """Deliver to a queue that a consumer waits on: only from the consumer's thread."""
-        if get_ident() != self._owner.thread:
-            raise WrongThreadError(
-                f"A message was published from thread {get_ident()} to a queue whose consumer"
-                f" waits on the event loop in thread {self._owner.thread}; use publish_threadsafe()"
-                " from other threads"
-            )
-        self.items.append((key, message))
-        self.delivered += 1
-        self._wake(self._getters)
-
-    @property
-    def peak_queued(self) -> int:
-        """The most messages the queue has held at once."""
-        return max(self.peak, len(self.items), 1 if self.delivered else 0)
+        if self._getters:
+            self._wake(self._getters)
 
     def _put_bounded(self, key: Key, message: Any) -> None:
         items = self.items
-        if len(items) < self.maxsize and self.closed is None:
-            if items and len(items) >= self.peak:
-                self.peak = len(items) + 1
-            if self._getters:
-                self._put_and_wake(key, message)
-            else:
-                items.append((key, message))
-                self.delivered += 1
+        if len(items) < self.maxsize and not self.closed:
+            self._put(key, message)
             return
-        if get_ident() != self._owner.thread:
-            # Dropping and announcing touch the hub: refuse before changing anything.
-            raise WrongThreadError(
-                f"A message was published from thread {get_ident()} to a full queue of the"
-                f" event loop in thread {self._owner.thread}; use publish_threadsafe() from other"
-                " threads"
-            )
         self.dropped += 1
         disconnect = False
-        if self.closed is None:
+        if not self.closed:
             if self.overflow is Overflow.DROP_OLDEST:
                 items.popleft()
                 items.append((key, message))
                 self.delivered += 1
             elif self.overflow is Overflow.DISCONNECT:
                 disconnect = True
-        first = not self._episode and self.closed is None
+        first = not self._episode and not self.closed
         self._episode = True
         if self._on_overflow is not None:
             self._on_overflow(self, first, disconnect)
+
+    @property
+    def peak_queued(self) -> int:
+        """The most messages the queue has held at once."""
+        return max(self.peak, len(self.items), 1 if self.delivered else 0)
+
+    def statistics(self) -> SubscriptionStatistics:
+        """A snapshot of the queue: its length, bound and counts."""
+        return SubscriptionStatistics(
+            queued=len(self.items),
+            peak_queued=self.peak_queued,
+            maxsize=self.maxsize,
+            overflow=self.overflow,
+            delivered=self.delivered,
+            dropped=self.dropped,
+            closed=self.closed,
+        )
 
     @staticmethod
     def _wake(waiters: deque[asyncio.Future[None]]) -> None:
@@ -182,6 +162,13 @@ class Inbox:
                 waiter.set_result(None)
                 return
 
+    @staticmethod
+    def _wake_all(waiters: deque[asyncio.Future[None]]) -> None:
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+
     def taken(self) -> None:
         """Bookkeeping after a message was taken from a bounded queue: end an overflow episode,
         wake a publisher waiting for room."""
@@ -190,36 +177,43 @@ class Inbox:
         if self._putters:
             self._wake(self._putters)
 
-    def close(self, reason: Callable[[], BaseException]) -> None:
-        """Let consumers take what is queued, then raise ``reason()``; wake every waiter."""
-        if self.closed is not None:
+    def close(self, error: type[PubSubError], reason: str) -> None:
+        """Let consumers take what is queued, then raise ``error(reason)``; wake every waiter.
+
+        Idempotent: the first reason stays.
+        """
+        if self.closed:
             return
-        self.closed = reason
-        for waiters in (self._getters, self._putters):
-            while waiters:
-                waiter = waiters.popleft()
-                if not waiter.done():
-                    waiter.set_result(None)
+        self.closed = True
+        self._reason = (error, reason)
+        self._wake_all(self._getters)
+        self._wake_all(self._putters)
 
     def reopen(self) -> None:
         """Accept messages again after :meth:`close` (a disconnected queue subscribed anew)."""
-        self.closed = None
+        self.closed = False
+        self._reason = None
         self._episode = False
 
     @property
     def has_room(self) -> bool:
         """Whether a put now would keep every message: unbounded, or below ``maxsize``."""
-        return not self.maxsize or len(self.items) < self.maxsize or self.closed is not None
+        return not self.maxsize or len(self.items) < self.maxsize or self.closed
+
+    def _closed_error(self) -> PubSubError:
+        assert self._reason is not None
+        error, reason = self._reason
+        return error(reason)
 
     def get_nowait(self) -> tuple[Key, Any]:
         """Return the oldest message.
 
         :raises asyncio.QueueEmpty: if there is none and the inbox is open.
-        :raises BaseException: what the inbox was closed with, if it is closed and empty.
+        :raises PubSubError: the closing reason, if it is closed and empty.
         """
         if not self.items:
-            if self.closed is not None:
-                raise self.closed()
+            if self.closed:
+                raise self._closed_error()
             raise asyncio.QueueEmpty
         item = self.items.popleft()
         if self.maxsize:
@@ -229,12 +223,12 @@ class Inbox:
     async def get(self) -> tuple[Key, Any]:
         """Return the oldest message, waiting for one if there is none.
 
-        :raises BaseException: what the inbox was closed with, once it is closed and empty.
+        :raises PubSubError: the closing reason, once it is closed and empty.
         """
         items = self.items
         while not items:
-            if self.closed is not None:
-                raise self.closed()
+            if self.closed:
+                raise self._closed_error()
             await self._wait(self._getters)
         item = items.popleft()
         if self.maxsize:
@@ -249,11 +243,7 @@ class Inbox:
 
     def wake_putters(self) -> None:
         """Wake every publisher waiting for room, to look at the routes again."""
-        putters = self._putters
-        while putters:
-            waiter = putters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
+        self._wake_all(self._putters)
 
     async def _wait(self, waiters: deque[asyncio.Future[None]]) -> None:
         waiter = asyncio.get_running_loop().create_future()

@@ -1,50 +1,85 @@
-"""Key: an immutable tuple of string parts, and the rules for matching a key against a pattern."""
+"""Key: an immutable tuple of hashable parts, its validation, and the rules for matching a key
+against a pattern."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from typing import Union
 
-__all__ = ["WILDCARD", "Key", "PossibleKey"]
+from ._errors import InvalidKeyError
+
+__all__ = [
+    "WILDCARD",
+    "Key",
+    "PossibleKey",
+    "as_key",
+    "as_pattern",
+    "as_published",
+    "could_reach",
+    "intersects",
+    "matches",
+]
 
 #: The part that, in a subscription, stands for one part (or, last, for one or more parts).
+#: Only this ``str`` is a wildcard; no part of another type ever is.
 WILDCARD = "*"
 
 #: What the API accepts wherever it takes a key: a :class:`Key`, one ``str`` (a one-part key),
-#: or an iterable of ``str``.
-PossibleKey = Union["Key", str, Iterable[str]]
+#: or an iterable of hashable parts (a tuple or list, usually of ``str``).
+PossibleKey = Union["Key", str, Iterable[Hashable]]
 
 
-def _check_parts(parts: tuple[object, ...]) -> None:
-    for position, part in enumerate(parts):
-        if not isinstance(part, str):
-            raise TypeError(
-                f"Key parts must be str, got {part!r} ({type(part).__name__})"
-                f" at position {position}"
-            )
+def _hashable(parts: tuple[object, ...]) -> tuple[object, ...]:
+    """Return ``parts`` if every part is hashable (one C call when they are).
+
+    :raises TypeError: naming the first unhashable part and its position.
+    """
+    try:
+        hash(parts)
+    except TypeError:
+        for position, part in enumerate(parts):
+            try:
+                hash(part)
+            except TypeError:
+                raise TypeError(
+                    f"Key parts must be hashable, got {part!r} ({type(part).__name__})"
+                    f" at position {position}"
+                ) from None
+        raise  # pragma: no cover - a tuple of hashable parts is hashable
+    return parts
 
 
-class Key(tuple[str, ...]):
-    """A hierarchical message key: an immutable, hashable tuple of ``str`` parts.
+class Key(tuple[Hashable, ...]):
+    """A hierarchical message key: an immutable, hashable tuple of parts.
 
-    ``Key('a', 'b') == ('a', 'b')``. In a subscription a part ``'*'`` is a wildcard: inside the
-    key it matches exactly one part, as the last part it matches one or more parts.
+    ``Key('a', 'b') == ('a', 'b')``. Parts are usually ``str``, but any hashable value is a
+    part, as in 3.0.0: ``Key('orders', 42)`` differs from ``Key('orders', '42')``. In a
+    subscription the ``str`` ``'*'`` is a wildcard: inside the key it matches exactly one part,
+    as the last part it matches one or more parts.
 
-    :raises TypeError: if a part is not a ``str``; the message names the part and its position.
+    ``str(key)`` and ``format(key)`` give the tuple's text, ``('a', 'b')``, as 3.0.0 did;
+    ``repr(key)`` is ``Key('a', 'b')``.
+
+    :raises TypeError: if a part is not hashable; the message names the part and its position.
     """
 
     __slots__ = ()
 
-    def __new__(cls, *parts: str) -> Key:
-        _check_parts(parts)
-        return tuple.__new__(cls, parts)
+    def __new__(cls, *parts: Hashable) -> Key:
+        return tuple.__new__(cls, _hashable(parts))
 
-    def __getnewargs__(self) -> tuple[str, ...]:
+    def __getnewargs__(self) -> tuple[Hashable, ...]:
         """For :mod:`copy` and :mod:`pickle`: rebuild as ``Key(*parts)``."""
         return tuple(self)
 
     def __repr__(self) -> str:
         return f"Key{tuple.__repr__(self)}" if len(self) != 1 else f"Key({self[0]!r})"
+
+    def __str__(self) -> str:
+        return tuple.__repr__(self)
+
+    def __format__(self, spec: str) -> str:
+        return format(tuple.__repr__(self), spec)
 
     @property
     def is_wildcard(self) -> bool:
@@ -59,37 +94,70 @@ class Key(tuple[str, ...]):
         one or more parts. A wildcard key is compared the same way, part by part, so
         ``Key('a', 'b', '*').is_subset_of(Key('a', '*', '*'))`` is true.
         """
-        if type(pattern) is not Key:
-            pattern = Key.create_from(pattern)
-        return matches(self, pattern)
+        return matches(self, as_key(pattern))
 
-    def __add__(self, other: PossibleKey) -> Key:  # type: ignore[override]
-        """Append parts: another key, an iterable of ``str``, or one ``str`` as a single part."""
-        if type(other) is Key:
-            return tuple.__new__(Key, tuple.__add__(self, other))
-        return tuple.__new__(Key, tuple.__add__(self, Key.create_from(other)))
+    def __add__(self, other: PossibleKey) -> Key:
+        """Append parts: another key, an iterable of parts, or one ``str`` as a single part."""
+        return tuple.__new__(Key, tuple.__add__(self, as_key(other)))
 
     @classmethod
     def create_from(cls, x: PossibleKey) -> Key:
-        """Make a key from a ``str`` (one part), an iterable of ``str`` or a :class:`Key`.
+        """Make a key from a ``str`` (one part), an iterable of parts or a :class:`Key`.
 
-        :raises TypeError: if ``x`` is none of these, or a part is not a ``str``.
+        :raises TypeError: if ``x`` is none of these (``bytes`` too: wrap it, ``(b'...',)``, to
+            use it as one part), or a part is not hashable.
         """
-        if type(x) is cls:
+        if type(x) is Key:
             return x
         if isinstance(x, str):
-            return tuple.__new__(cls, (x,))
+            return tuple.__new__(Key, (x,))
+        if isinstance(x, (bytes, bytearray, memoryview, set, frozenset, dict)):
+            # Iterable, but as parts they would be its bytes (ints) or an unordered jumble.
+            raise TypeError(
+                f"A key must be a str or an ordered iterable of parts, got {x!r}"
+                f" ({type(x).__name__}); to use it as one part, wrap it: ({x!r},)"
+            )
         try:
             parts = tuple(x)
         except TypeError:
             raise TypeError(
-                f"A key must be a str or an iterable of str, got {x!r} ({type(x).__name__})"
+                f"A key must be a str or an iterable of parts, got {x!r} ({type(x).__name__})"
             ) from None
-        _check_parts(parts)
-        return tuple.__new__(cls, parts)
+        return tuple.__new__(Key, _hashable(parts))
 
 
-def matches(key: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
+def as_key(key: PossibleKey) -> Key:
+    """Return ``key`` as a :class:`Key` (a ``str`` is one part)."""
+    return key if type(key) is Key else Key.create_from(key)
+
+
+def as_pattern(key: PossibleKey) -> Key:
+    """Return ``key`` as a :class:`Key` fit to subscribe under.
+
+    :raises InvalidKeyError: if the key is empty.
+    """
+    pattern = as_key(key)
+    if not pattern:
+        raise InvalidKeyError(
+            f"Cannot subscribe to an empty key {pattern!r}: nothing is published under it"
+        )
+    return pattern
+
+
+def as_published(key: PossibleKey) -> Key:
+    """Return ``key`` as a :class:`Key` under which a message can be published.
+
+    :raises InvalidKeyError: if the key is empty or contains ``'*'``.
+    """
+    key = as_key(key)
+    if not key or WILDCARD in key:
+        raise InvalidKeyError(
+            f"Cannot publish under {key!r}: a published key needs at least one part and no '*'"
+        )
+    return key
+
+
+def matches(key: tuple[Hashable, ...], pattern: tuple[Hashable, ...]) -> bool:
     """Whether ``key``, read literally, is matched by ``pattern`` under the wildcard rules."""
     if WILDCARD not in pattern:
         return key == pattern
@@ -98,7 +166,7 @@ def matches(key: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
     return all(p == WILDCARD or k == p for k, p in zip(key, pattern))
 
 
-def intersects(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+def intersects(a: tuple[Hashable, ...], b: tuple[Hashable, ...]) -> bool:
     """Whether some key without wildcards is matched by both patterns ``a`` and ``b``."""
     if len(a) > len(b):
         a, b = b, a
@@ -106,3 +174,13 @@ def intersects(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
         # Only a trailing '*' of the shorter pattern can take up the longer one's extra parts.
         return False
     return all(p == WILDCARD or q == WILDCARD or p == q for p, q in zip(a, b))
+
+
+def could_reach(key: Key, patterns: Iterable[Key]) -> bool:
+    """Whether a message published under ``key`` (any key it matches, for a wildcard ``key``)
+    would be matched by one of ``patterns``. The brute-force twin of the router's walk."""
+    if not key:
+        return False
+    if WILDCARD in key:
+        return any(intersects(key, pattern) for pattern in patterns)
+    return any(matches(key, pattern) for pattern in patterns)

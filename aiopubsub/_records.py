@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._inbox import Overflow
 from ._key import Key
+
+if TYPE_CHECKING:
+    from ._inbox import Overflow
 
 __all__ = ["ErrorContext", "HubStatistics", "SubscriptionStatistics"]
 
@@ -44,8 +46,9 @@ class HubStatistics:
     #: which makes the cheapest publishes several times slower.
     published: int | None
     delivered: int | None
-    #: Messages lost by bounded queues to overflow, and messages sent with
-    #: :meth:`Hub.publish_threadsafe` that arrived after the hub closed.
+    #: Messages lost: by bounded queues to overflow, sent with :meth:`Hub.publish_threadsafe`
+    #: that arrived after the hub closed, and deliveries a fan-out skipped because their
+    #: subscription was closed during it (by a callback of that same fan-out).
     dropped: int
     #: Failures of sync callbacks and async listeners, each also passed to ``on_error``.
     listener_errors: int

@@ -1,4 +1,4 @@
-"""The subscription index: which callbacks does a message published under a key reach?
+"""The subscription index and the route cache: which targets does a message under a key reach?
 
 Theory of operation
 ===================
@@ -9,39 +9,68 @@ Theory of operation
 2. Subscriptions live in a trie keyed by pattern parts; ``'*'`` is an ordinary edge label.
    Each node holds the *tokens* subscribed under exactly the pattern spelled by its path.
    A token is whatever identifies one subscription: a queue, or a callback under one id.
+   Each token has one :class:`Target`: what to call, and what reports and back-pressure
+   need to know about it.
 3. Routing a key of ``n`` parts walks the trie depth-first, following at depth ``i`` the edge
    ``key[i]`` and the edge ``'*'``. A node reached after all ``n`` parts contributes its tokens;
    a ``'*'`` node reached with parts left over contributes its tokens too (rule 1: a trailing
    ``'*'`` takes up the rest). Each node lies at one depth, so it is visited at most once, and
    the work is bounded by the key's length times the wildcard fan-out of the patterns that
    could match it, not by the number of subscriptions.
-4. A token subscribed under several matching patterns is reached once: the route is the set of
-   tokens, ordered by when each token was first subscribed, so that every subscription sees
-   a publish exactly once and fan-out order is stable.
-5. Routes are cached per published key in a dict of at most ``cache_size`` entries; when it
-   is full the oldest quarter is evicted. A change under a plain pattern forgets the one
-   route it can alter (that of the equal key); a change under a wildcard pattern empties
-   the cache. Memory is thus bounded whatever keys are published, and subscribing costs at
-   most one clear of that bounded cache, whatever was published before.
-6. Nothing here knows about asyncio, queues or errors: the router maps keys to callables.
+4. A token subscribed under several matching patterns is reached once: the route holds the
+   set of targets, ordered by when each token was first subscribed, so that every
+   subscription sees a publish exactly once and fan-out order is stable.
+5. A :class:`Route` is one shape for every key: the targets in order, plus what the publish
+   needs to know, computed here once (at most one target; the lone queue that needs no
+   bookkeeping; the bounded queues ``apublish`` waits for). Every key that reaches nobody
+   shares :data:`NOBODY`.
+6. Routes are cached per published key in a dict of at most ``cache_size`` entries that this
+   module alone writes; when it is full the oldest quarter is evicted. A change under a plain
+   pattern forgets the one route it can alter (that of the equal key); a change under a
+   wildcard pattern empties the cache. Memory is thus bounded whatever keys are published,
+   and subscribing costs at most one clear of that bounded cache.
+7. A target removed from the index is marked dead (``live = False``) at once. A route already
+   being delivered keeps its targets, so whoever delivers it skips the dead ones: a
+   subscription closed in the middle of a fan-out gets nothing more from it.
+8. Nothing here knows about asyncio, threads or errors: the router maps keys to targets.
 """
 
 from __future__ import annotations
 
 import inspect
 import itertools
-from collections.abc import Callable, Hashable, Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable, Hashable, Iterator
+from typing import Any, Protocol
 
 from ._key import WILDCARD, Key
 
-__all__ = ["Callback", "Route", "Router", "Target", "check_sync_callback", "is_async_callable"]
+__all__ = [
+    "NOBODY",
+    "Callback",
+    "Queue",
+    "Route",
+    "Router",
+    "Target",
+    "check_sync_callback",
+    "is_async_callable",
+]
 
 #: What a subscription is called with for each message: ``callback(key, message)``.
 Callback = Callable[[Key, Any], Any]
-#: A cached route: the callbacks in fan-out order, or, put there by the hub for a route that
-#: is one callback that can never publish in turn, that callback alone (see Hub.publish).
-Route = tuple[Callback, ...] | Callback
+
+
+class Queue(Protocol):
+    """What the router needs of a queue subscription's queue (an ``Inbox``)."""
+
+    @property
+    def maxsize(self) -> int: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    def __len__(self) -> int: ...
+
+    def wait_for_room(self) -> Awaitable[None]: ...
 
 
 def is_async_callable(callback: object) -> bool:
@@ -66,59 +95,133 @@ def check_sync_callback(callback: object) -> None:
 
 
 class Target:
-    """One subscription as the router knows it: a token, what to call, and its queue length."""
+    """One subscription as the router knows it.
 
-    __slots__ = ("token", "callback", "unread", "order", "patterns")
+    :param token: what identifies the subscription.
+    :param call: what a publish calls: ``call(key, message)``; also what a failure report
+        names as the callback.
+    :param queue: the subscription's queue, for a queue subscription.
+    :param owner: ``(subscriber id, subscription id)`` for a :class:`Subscriber`'s subscription.
+    :param unread: a zero-argument callable giving the queue's length, for
+        ``get_subscriber_queue_sizes``; by default that of ``queue``.
+    """
+
+    __slots__ = ("token", "call", "queue", "owner", "unread", "order", "patterns", "live")
 
     def __init__(
-        self, token: Hashable, callback: Callback, unread: Callable[[], int] | None, order: int
+        self,
+        token: Hashable,
+        call: Callback,
+        queue: Queue | None,
+        owner: tuple[str, str] | None,
+        unread: Callable[[], int] | None,
+        order: int,
     ) -> None:
         self.token = token
-        self.callback = callback
-        self.unread = unread
+        self.call = call
+        self.queue = queue
+        self.owner = owner
+        self.unread = queue.__len__ if unread is None and queue is not None else unread
         self.order = order
         #: How many patterns this token is subscribed under.
         self.patterns = 0
+        #: False once removed from the index (rule 7).
+        self.live = True
+
+    def __repr__(self) -> str:
+        return f"<Target {self.token!r}{'' if self.live else ' dead'}>"
+
+
+class Route:
+    """Everything a publish under one key needs, computed when the route is made (rule 5).
+
+    :ivar targets: the targets, in fan-out order.
+    :ivar lone: the call of the only target, if there is exactly one and it is a callback
+        (the publish then calls it without a loop).
+    :ivar put: the call of the only target, if there is exactly one and it is a queue: a
+        queue's put publishes nothing before its own message is in (an overflow announces
+        itself after), so it needs none of the bookkeeping that orders nested publishes.
+    :ivar bounded: the bounded queues among the targets, which ``apublish`` waits for.
+    """
+
+    __slots__ = ("targets", "lone", "put", "bounded")
+
+    def __init__(self, targets: tuple[Target, ...]) -> None:
+        self.targets = targets
+        self.lone: Callback | None = None
+        self.put: Callback | None = None
+        if len(targets) == 1:
+            if targets[0].queue is None:
+                self.lone = targets[0].call
+            else:
+                self.put = targets[0].call
+        self.bounded = tuple(
+            t.queue for t in targets if t.queue is not None and t.queue.maxsize > 0
+        )
+
+    def __repr__(self) -> str:
+        return f"<Route to {len(self.targets)} target(s)>"
+
+
+#: The route of every key that reaches nobody.
+NOBODY = Route(())
 
 
 class _Node:
     __slots__ = ("children", "tokens")
 
     def __init__(self) -> None:
-        self.children: dict[str, _Node] = {}
+        self.children: dict[Hashable, _Node] = {}
         #: Tokens subscribed under the pattern that ends here, in subscription order.
         self.tokens: dict[Hashable, None] = {}
 
 
 class Router:
-    """A trie of subscription patterns with a bounded cache of routes per published key."""
+    """A trie of subscription patterns with a bounded cache of routes per published key.
+
+    :param cache_size: how many published keys' routes to remember.
+    """
 
     def __init__(self, cache_size: int = 4096) -> None:
-        if cache_size < 1:
-            raise ValueError(f"cache_size must be at least 1, got {cache_size!r}")
+        if not isinstance(cache_size, int) or cache_size < 1:
+            raise ValueError(f"cache_size must be an int of at least 1, got {cache_size!r}")
         self._root = _Node()
         self._targets: dict[Hashable, Target] = {}
         self._nodes: dict[Key, _Node] = {}
         self._order = itertools.count()
-        self.cache_size = cache_size
-        #: Published key -> the callbacks it reaches. Read directly by the hub's hot path;
-        #: always the same dict object.
-        self.cache: dict[Key, Route] = {}
+        self._cache_size = cache_size
+        self._caching = True
+        self._cache: dict[Key, Route] = {}
+        #: ``lookup(key)``: the cached route of ``key``, or ``None``. The hot path's one read.
+        self.lookup: Callable[[Key], Route | None] = self._cache.get
 
     def __len__(self) -> int:
         """The number of distinct tokens subscribed."""
         return len(self._targets)
 
+    @property
+    def cached(self) -> int:
+        """How many routes are cached."""
+        return len(self._cache)
+
+    def set_caching(self, enabled: bool) -> None:
+        """Cache routes (the default) or not (every lookup then misses: debug mode)."""
+        self._caching = enabled
+        self._cache.clear()
+
     def add(
         self,
         pattern: Key,
         token: Hashable,
-        callback: Callback,
+        call: Callback,
+        queue: Queue | None = None,
+        owner: tuple[str, str] | None = None,
         unread: Callable[[], int] | None = None,
     ) -> bool:
         """Subscribe ``token`` under ``pattern``; return whether it was not subscribed there yet.
 
-        A token keeps the ``callback`` and ``unread`` it was first subscribed with.
+        A token keeps the ``call``, ``queue``, ``owner`` and ``unread`` it was first subscribed
+        with (see :class:`Target`).
         """
         node = self._nodes.get(pattern)
         if node is None:
@@ -131,7 +234,9 @@ class Router:
         node.tokens[token] = None
         target = self._targets.get(token)
         if target is None:
-            target = self._targets[token] = Target(token, callback, unread, next(self._order))
+            target = self._targets[token] = Target(
+                token, call, queue, owner, unread, next(self._order)
+            )
         target.patterns += 1
         self._invalidate(pattern)
         return True
@@ -149,15 +254,25 @@ class Router:
         target.patterns -= 1
         if not target.patterns:
             del self._targets[token]
+            target.live = False
         self._invalidate(pattern)
         return True
+
+    def clear(self) -> None:
+        """Remove every subscription (each target dies, rule 7) and every cached route."""
+        for target in self._targets.values():
+            target.live = False
+        self._targets.clear()
+        self._nodes.clear()
+        self._root = _Node()
+        self._cache.clear()
 
     def _invalidate(self, pattern: Key) -> None:
         """Forget the cached routes that a change under ``pattern`` may have altered."""
         if WILDCARD in pattern:
-            self.cache.clear()
+            self._cache.clear()
         else:
-            self.cache.pop(pattern, None)  # A plain pattern matches only itself.
+            self._cache.pop(pattern, None)  # A plain pattern matches only itself.
 
     def _prune(self, pattern: Key) -> None:
         """Drop the nodes along ``pattern`` that no longer lead to any subscription."""
@@ -180,7 +295,7 @@ class Router:
         for pattern, node in self._nodes.items():
             yield pattern, [self._targets[token] for token in node.tokens]
 
-    def has_root(self, part: str) -> bool:
+    def has_root(self, part: Hashable) -> bool:
         """Whether any pattern could match a key whose first part is ``part``."""
         children = self._root.children
         return part in children or WILDCARD in children
@@ -209,17 +324,19 @@ class Router:
         targets.sort(key=_by_order)
         return targets
 
-    def route(self, key: Key) -> tuple[Callback, ...]:
-        """The callbacks a publish under the concrete ``key`` reaches, cached (rule 5)."""
-        callbacks = tuple(target.callback for target in self.targets(key))
-        cache = self.cache
-        if len(cache) >= self.cache_size:
-            # Evict the oldest quarter at once: deleting one entry at a time from the front
-            # of a dict leaves a trail of dead slots that each later eviction walks past.
-            for stale in list(itertools.islice(cache, max(1, self.cache_size // 4))):
-                del cache[stale]
-        cache[key] = callbacks
-        return callbacks
+    def route(self, key: Key) -> Route:
+        """The route of a publish under the concrete ``key``, cached (rule 6)."""
+        targets = self.targets(key)
+        route = Route(tuple(targets)) if targets else NOBODY
+        if self._caching:
+            cache = self._cache
+            if len(cache) >= self._cache_size:
+                # Evict the oldest quarter at once: deleting one entry at a time from the front
+                # of a dict leaves a trail of dead slots that each later eviction walks past.
+                for stale in list(itertools.islice(cache, max(1, self._cache_size // 4))):
+                    del cache[stale]
+            cache[key] = route
+        return route
 
 
 def _by_order(target: Target) -> int:

@@ -3,18 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import warnings
 import weakref
-from collections.abc import (
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Collection,
-    Coroutine,
-    Generator,
-    Iterable,
-)
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from ._errors import (
@@ -24,26 +15,26 @@ from ._errors import (
     SubscriberClosedError,
     SubscriptionNotFoundError,
 )
-from ._hub import Hub, check_pattern, coerce_key, stop_tasks
+from ._hub import Hub
 from ._inbox import Inbox, Overflow
-from ._key import Key, PossibleKey
+from ._key import Key, PossibleKey, as_key, as_pattern
+from ._listeners import AsyncCallback, ListenerKeys, ListenerRemoval, Listeners, SyncCallback
 from ._log import get_logger
-from ._records import ErrorContext, SubscriptionStatistics
-from ._routing import check_sync_callback, is_async_callable
+from ._records import SubscriptionStatistics
+from ._routing import check_sync_callback
+from ._tasks import stop_tasks
 
 __all__ = ["ListenerRemoval", "Subscriber"]
 
-SyncCallback = Callable[[Key, Any], object]
-AsyncCallback = Callable[[Key, Any], Awaitable[object]]
-#: One key, or a ``set`` / ``frozenset`` of keys, as listeners take them (any other
-#: collection is read as one key: a tuple or list of ``str`` parts).
-ListenerKeys = PossibleKey | Collection[PossibleKey]
-#: A listener is known by its set of keys and its callback.
-_ListenerId = tuple[frozenset[Key], object]
 
-#: An async listener yields to the event loop after this many messages in a row that were
-#: already queued, so that a backlog cannot starve the loop's other tasks.
-_YIELD_EVERY = 256
+def check_id(value: object, what: str) -> str:
+    """Return ``value`` if it can be an id: a ``str`` (ids appear in meta-event keys and logs).
+
+    :raises TypeError: naming ``what`` and the value.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, got {value!r} ({type(value).__name__})")
+    return value
 
 
 def check_bound(maxsize: object, overflow: object) -> tuple[int, Overflow]:
@@ -71,39 +62,18 @@ def check_bound(maxsize: object, overflow: object) -> tuple[int, Overflow]:
     raise TypeError(f"overflow must be one of {choices}; got {overflow!r}")
 
 
-class _Delivery(functools.partial[object]):
-    """A callback subscription's callback as the hub calls it: the user's callback, made
-    distinct per subscription (the same function may serve several) and knowing its owner,
-    so that a failure is reported against the right subscription. Calling it adds no Python
-    frame: ``functools.partial`` is implemented in C.
-    """
-
-    __slots__ = ("subscription",)
-
-    subscription: _Subscription
-
-
 class _Subscription:
     """One subscription id of one subscriber: the token the hub knows it by."""
 
-    __slots__ = ("id", "subscriber_id", "keys", "callback", "inbox", "deliver", "__weakref__")
+    __slots__ = ("id", "keys", "callback", "inbox", "deliver", "__weakref__")
 
-    def __init__(
-        self, id_: str, subscriber_id: str, callback: SyncCallback | None, inbox: Inbox | None
-    ) -> None:
+    def __init__(self, id_: str, callback: SyncCallback | None, inbox: Inbox | None) -> None:
         self.id = id_
-        self.subscriber_id = subscriber_id
         self.keys: dict[Key, None] = {}
         self.callback = callback
         self.inbox = inbox
-        #: What the hub calls for each message.
-        self.deliver: SyncCallback
-        if inbox is not None:
-            self.deliver = inbox.put
-        else:
-            delivery = _Delivery(callback)  # type: ignore[arg-type]
-            delivery.subscription = self
-            self.deliver = delivery
+        #: What the hub calls for each message: the user's callback itself, or the queue's put.
+        self.deliver: SyncCallback = inbox.put if inbox is not None else callback  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         target = self.inbox if self.callback is None else self.callback
@@ -113,48 +83,6 @@ class _Subscription:
         """After losing keys: let publishers waiting for room in its queue look again."""
         if self.inbox is not None:
             self.inbox.wake_putters()
-
-
-class ListenerRemoval(Coroutine[Any, Any, None]):
-    """Returned by :meth:`Subscriber.remove_listener` and :meth:`Subscriber.remove_all_listeners`.
-
-    The removal has already happened when it is returned: no further message reaches those
-    listeners. Awaiting it waits until their tasks have stopped; not awaiting it is fine too
-    (it is not a native coroutine, so nothing warns). It is a
-    :class:`collections.abc.Coroutine`, so that code written for 3.0.0, where these methods
-    were coroutine functions, can still pass it to :func:`asyncio.create_task`.
-    """
-
-    __slots__ = ("_tasks", "_steps")
-
-    def __init__(self, tasks: Collection[asyncio.Task[None]]) -> None:
-        self._tasks = tuple(tasks)
-        self._steps: Generator[Any, None, None] | None = None
-
-    def __await__(self) -> Generator[Any, None, None]:
-        if self._tasks:
-            yield from asyncio.wait(self._tasks).__await__()
-
-    def send(self, value: Any) -> Any:
-        """Step the wait, as a task driving this coroutine does."""
-        if self._steps is None:
-            self._steps = self.__await__()
-        return self._steps.send(value)
-
-    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
-        """Raise ``typ`` (an exception or its type) inside the wait, as a task does."""
-        if self._steps is None:
-            self._steps = self.__await__()
-        if val is None:
-            return self._steps.throw(typ)
-        # The legacy three-argument form, passed on in the one-argument form (the other is
-        # deprecated from Python 3.12).
-        return self._steps.throw(val if tb is None else val.with_traceback(tb))
-
-    def close(self) -> None:
-        """Stop waiting; the removal itself stays done."""
-        if self._steps is not None:
-            self._steps.close()
 
 
 class _Messages:
@@ -195,6 +123,7 @@ class Subscriber:
         (``0``: unbounded, as in the original).
     :param overflow: what a full queue does with the next message (see :class:`Overflow`).
     :raises HubClosedError: if ``hub`` is closed.
+    :raises TypeError: if ``id_`` is not a ``str``.
     """
 
     #: The subscription id used when none is given.
@@ -210,16 +139,14 @@ class Subscriber:
     ) -> None:
         self._closed = True  # Until set up: nothing for __del__ to do.
         self._maxsize, self._overflow = check_bound(maxsize, overflow)
-        self.id = id_
+        self.id = check_id(id_, "A subscriber id")
         self._hub = hub
         self._subscriptions: dict[str, _Subscription] = {}
         #: The queues among the subscriptions, for a fast :meth:`consume`.
         self._inboxes: dict[str, Inbox] = {}
-        #: Listener -> its subscription id and task (``None`` for a sync listener).
-        self._listeners: dict[_ListenerId, tuple[str, asyncio.Task[None] | None]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._listeners = Listeners(self)
         self._logger = get_logger("Subscriber")
-        hub.attach(self)
+        hub._attach(self)
         self._closed = False
 
     def __repr__(self) -> str:
@@ -256,15 +183,17 @@ class Subscriber:
         :raises SubscriberClosedError: if the subscriber is closed.
         """
         self._check_open()
-        pattern = check_pattern(key)
+        pattern = as_pattern(key)
         subscription = self._subscriptions.get(subscription_id)
         if subscription is None:
             bound = check_bound(
                 self._maxsize if maxsize is None else maxsize,
                 self._overflow if overflow is None else overflow,
             )
-            inbox = Inbox(self._hub.owner, *bound, on_overflow=self._overflow_hook(subscription_id))
-            subscription = _Subscription(subscription_id, self.id, None, inbox)
+            inbox = Inbox(*bound, on_overflow=self._overflow_hook(subscription_id))
+            subscription = _Subscription(
+                check_id(subscription_id, "A subscription id"), None, inbox
+            )
         elif subscription.inbox is None:
             raise ValueError(
                 f"Subscription id {subscription_id!r} of subscriber {self.id!r} is a callback"
@@ -280,7 +209,7 @@ class Subscriber:
                     f" maxsize={inbox.maxsize}, overflow={inbox.overflow!s}; got"
                     f" maxsize={maxsize!r}, overflow={overflow!r}"
                 )
-            if inbox.closed is not None:
+            if inbox.closed:
                 inbox.reopen()
         self._add(subscription, pattern)
 
@@ -301,10 +230,12 @@ class Subscriber:
         """
         self._check_open()
         check_sync_callback(callback)
-        pattern = check_pattern(key)
+        pattern = as_pattern(key)
         subscription = self._subscriptions.get(subscription_id)
         if subscription is None:
-            subscription = _Subscription(subscription_id, self.id, callback, None)
+            subscription = _Subscription(
+                check_id(subscription_id, "A subscription id"), callback, None
+            )
         elif subscription.callback != callback:
             held = subscription.inbox if subscription.callback is None else subscription.callback
             raise ValueError(
@@ -320,10 +251,9 @@ class Subscriber:
             self._subscriptions[id_] = subscription
             if subscription.inbox is not None:
                 self._inboxes[id_] = subscription.inbox
-        unread = None if subscription.inbox is None else subscription.inbox.__len__
         try:
-            subscribed = self._hub.subscribe_token(
-                pattern, subscription, subscription.deliver, unread
+            subscribed = self._hub._subscribe(
+                pattern, subscription, subscription.deliver, subscription.inbox, (self.id, id_)
             )
         except BaseException:
             if new:  # The hub refused it (closed, another thread): leave no empty subscription.
@@ -343,13 +273,29 @@ class Subscriber:
         :raises WrongThreadError: if called from a thread other than the hub's.
         """
         subscription = self._subscription(subscription_id)
-        pattern = coerce_key(key)
-        self._hub.check_thread(
+        pattern = as_key(key)
+        self._hub._check_thread(
             "unsubscribe {!r} of {!r} from {!r}", subscription_id, self.id, pattern
         )
-        if self._hub.unsubscribe_token(pattern, subscription):
+        if self._hub._unsubscribe(pattern, subscription):
             del subscription.keys[pattern]
             subscription.release()
+
+    def has_subscription(self, subscription_id: str) -> bool:
+        """Whether ``subscription_id`` is one of this subscriber's subscriptions (a queue, a
+        callback or a listener's)."""
+        return subscription_id in self._subscriptions
+
+    def _drop_subscription(self, subscription: _Subscription) -> None:
+        for pattern in subscription.keys:
+            self._hub._unsubscribe(pattern, subscription)
+        subscription.keys.clear()
+        subscription.release()
+
+    def _forget_subscription(self, subscription_id: str) -> None:
+        """Unsubscribe ``subscription_id`` from everything and forget it (and its queue)."""
+        self._drop_subscription(self._subscriptions.pop(subscription_id))
+        self._inboxes.pop(subscription_id, None)
 
     def _subscription(self, subscription_id: str) -> _Subscription:
         try:
@@ -431,15 +377,7 @@ class Subscriber:
         inbox = self._inboxes.get(subscription_id)
         if inbox is None:
             raise self._no_queue(subscription_id)
-        return SubscriptionStatistics(
-            queued=len(inbox),
-            peak_queued=inbox.peak_queued,
-            maxsize=inbox.maxsize,
-            overflow=inbox.overflow,
-            delivered=inbox.delivered,
-            dropped=inbox.dropped,
-            closed=inbox.closed is not None,
-        )
+        return inbox.statistics()
 
     def _no_queue(self, subscription_id: str) -> PubSubError:
         if self._closed:
@@ -472,17 +410,14 @@ class Subscriber:
     def _overflowed(
         self, subscription_id: str, inbox: Inbox, first: bool, disconnect: bool
     ) -> None:
-        self._hub.count_drops()
+        self._hub._count_drops()
         if disconnect:
-            subscription = self._subscriptions[subscription_id]
-            self._drop_subscription(subscription)
-            dropped = inbox.dropped
+            self._drop_subscription(self._subscriptions[subscription_id])
             inbox.close(
-                lambda: SlowConsumerError(
-                    f"Subscription {subscription_id!r} of subscriber {self.id!r} was disconnected:"
-                    f" its queue of {inbox.maxsize} overflowed ({dropped} dropped);"
-                    " subscribe again to resume"
-                )
+                SlowConsumerError,
+                f"Subscription {subscription_id!r} of subscriber {self.id!r} was disconnected:"
+                f" its queue of {inbox.maxsize} overflowed ({inbox.dropped} dropped);"
+                " subscribe again to resume",
             )
         if first:
             self._logger.warning(
@@ -492,7 +427,7 @@ class Subscriber:
                 inbox.maxsize,
                 "disconnected" if disconnect else f"dropping messages ({inbox.overflow})",
             )
-            self._hub.publish_meta(
+            self._hub._publish_meta(
                 ("slowSubscriber", self.id, subscription_id),
                 {"dropped": inbox.dropped, "policy": inbox.overflow},
             )
@@ -502,7 +437,8 @@ class Subscriber:
     def add_sync_listener(self, keys: ListenerKeys, callback: SyncCallback) -> None:
         """Call ``callback(key, message)`` inline on every publish matching one of ``keys``.
 
-        Adding the same keys and callback again changes nothing.
+        Adding the same keys and callback again changes nothing. If the callback raises, the
+        hub reports it (see :class:`Hub`) and the listener stays.
 
         :param keys: one key, or a set of keys.
         :raises TypeError: if ``callback`` is ``async`` (use :meth:`add_async_listener`).
@@ -510,14 +446,7 @@ class Subscriber:
         :raises SubscriberClosedError: if the subscriber is closed.
         """
         self._check_open()
-        check_sync_callback(callback)
-        patterns, listener = _listener(keys, callback)
-        if listener in self._listeners:
-            return
-        sub_id = self._listener_id(patterns, callback)
-        for pattern in patterns:
-            self.sync_subscribe(pattern, callback, sub_id)
-        self._listeners[listener] = (sub_id, None)
+        self._listeners.add_sync(keys, callback)
 
     add_listener = add_sync_listener
 
@@ -525,9 +454,9 @@ class Subscriber:
         """Run ``await callback(key, message)`` for every publish matching one of ``keys``.
 
         One task per listener awaits the calls one at a time, in publish order across all of
-        ``keys``. If the callback raises, the error is logged with the key and the listener,
-        and the listener goes on with the next message. Adding the same keys and callback
-        again changes nothing.
+        ``keys``. If the callback raises, the error is reported with the key and the listener
+        (see :class:`Hub`), and the listener goes on with the next message. Adding the same
+        keys and callback again changes nothing.
 
         :param keys: one key, or a set of keys.
         :raises TypeError: if ``callback`` is not ``async`` (use :meth:`add_sync_listener`).
@@ -536,73 +465,7 @@ class Subscriber:
         :raises SubscriberClosedError: if the subscriber is closed.
         """
         self._check_open()
-        if not is_async_callable(callback):
-            raise TypeError(
-                f"add_async_listener needs an async callback, got {callback!r};"
-                " use add_sync_listener for a plain function"
-            )
-        patterns, listener = _listener(keys, callback)
-        loop = asyncio._get_running_loop()
-        if loop is None:
-            raise RuntimeError(
-                f"add_async_listener({keys!r}, {callback!r}) needs a running event loop to start"
-                " the listener's task: call it from inside a coroutine"
-            )
-        if listener in self._listeners:
-            return
-        sub_id = self._listener_id(patterns, callback)
-        for pattern in patterns:
-            self.async_subscribe(pattern, sub_id)
-        task = loop.create_task(
-            self._listen(sub_id, self._inboxes[sub_id], callback), name=f"aiopubsub {sub_id}"
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        self._listeners[listener] = (sub_id, task)
-
-    async def _listen(self, sub_id: str, inbox: Inbox, callback: AsyncCallback) -> None:
-        items = inbox.items
-        in_a_row = 0
-        while True:
-            if items and in_a_row < _YIELD_EVERY:
-                key, message = items.popleft()
-                if inbox.maxsize:
-                    inbox.taken()
-                in_a_row += 1
-            else:
-                if in_a_row:
-                    # After a long backlog, let the loop's other tasks run.
-                    await asyncio.sleep(0)
-                in_a_row = 0
-                try:
-                    key, message = await inbox.get()
-                except SubscriberClosedError:
-                    return  # Closed, and everything queued was handled.
-                except SlowConsumerError:
-                    self._forget_listener(sub_id)
-                    self._logger.error(
-                        "Async listener %r of subscriber %r was removed: its queue of %d"
-                        " overflowed (Overflow.DISCONNECT, %d dropped); add it again to resume",
-                        callback,
-                        self.id,
-                        inbox.maxsize,
-                        inbox.dropped,
-                    )
-                    return
-            try:
-                await callback(key, message)
-            except asyncio.CancelledError as exc:
-                if asyncio.current_task().cancelling():  # type: ignore[union-attr]
-                    raise  # We are being stopped.
-                self._listener_failed(exc, callback, sub_id, key, message)
-            except Exception as exc:  # noqa: BLE001 - reported; the listener goes on
-                self._listener_failed(exc, callback, sub_id, key, message)
-
-    def _listener_failed(
-        self, exc: BaseException, callback: AsyncCallback, sub_id: str, key: Key, message: Any
-    ) -> None:
-        context = ErrorContext(key, message, callback, self.id, sub_id, kind="async listener")
-        self._hub.report(exc, context)
+        self._listeners.add_async(keys, callback)
 
     def remove_listener(
         self, keys: ListenerKeys, callback: SyncCallback | AsyncCallback
@@ -615,13 +478,7 @@ class Subscriber:
         :raises SubscriptionNotFoundError: if no such listener exists.
         :raises WrongThreadError: if called from a thread other than the hub's.
         """
-        patterns, listener = _listener(keys, callback)
-        if listener not in self._listeners:
-            raise SubscriptionNotFoundError(
-                f"Subscriber {self.id!r} has no listener {callback!r} on {patterns!r}"
-            )
-        self._hub.check_thread("remove a listener of {!r}", self.id)
-        return ListenerRemoval(self._stop_listeners([listener]))
+        return self._listeners.remove(keys, callback)
 
     def remove_all_listeners(self) -> ListenerRemoval:
         """Remove every listener; await the result to wait until their tasks have stopped.
@@ -630,46 +487,7 @@ class Subscriber:
 
         :raises WrongThreadError: if called from a thread other than the hub's.
         """
-        self._hub.check_thread("remove the listeners of {!r}", self.id)
-        self._stop_listeners(list(self._listeners))
-        return ListenerRemoval(self._tasks)
-
-    def _listener_id(self, patterns: list[Key], callback: object) -> str:
-        """A free subscription id for a new listener, spelled as the original did."""
-        sub_id = base = f"callback-{patterns!r}-{callback!r}"
-        suffix = 1
-        while sub_id in self._subscriptions:  # Two callbacks may share a repr.
-            suffix += 1
-            sub_id = f"{base}#{suffix}"
-        return sub_id
-
-    def _stop_listeners(self, listeners: Iterable[_ListenerId]) -> list[asyncio.Task[None]]:
-        stopped = []
-        for listener in listeners:
-            task = self._drop_listener(listener)
-            if task is not None:
-                task.cancel()
-                stopped.append(task)
-        return stopped
-
-    def _forget_listener(self, sub_id: str) -> None:
-        """Remove the listener of ``sub_id`` whose task is ending by itself (disconnected)."""
-        for listener, (listener_sub_id, _) in list(self._listeners.items()):
-            if listener_sub_id == sub_id:
-                self._drop_listener(listener)
-
-    def _drop_listener(self, listener: _ListenerId) -> asyncio.Task[None] | None:
-        """Unsubscribe ``listener`` and forget it and its queue; return its task, if any."""
-        sub_id, task = self._listeners.pop(listener)
-        self._drop_subscription(self._subscriptions.pop(sub_id))
-        self._inboxes.pop(sub_id, None)
-        return task
-
-    def _drop_subscription(self, subscription: _Subscription) -> None:
-        for pattern in subscription.keys:
-            self._hub.unsubscribe_token(pattern, subscription)
-        subscription.keys.clear()
-        subscription.release()
+        return self._listeners.remove_all()
 
     # -- closing ------------------------------------------------------------------------------
 
@@ -687,7 +505,7 @@ class Subscriber:
 
         :raises WrongThreadError: if called from a thread other than the hub's.
         """
-        self._hub.check_thread("close {!r}", self)
+        self._hub._check_thread("close {!r}", self)
         for task in self._shutdown(drain=False):
             task.cancel()
 
@@ -697,7 +515,7 @@ class Subscriber:
         Listener tasks still running after ``timeout`` seconds are cancelled; when this
         returns, none is left. Idempotent.
         """
-        self._hub.check_thread("close {!r}", self)
+        self._hub._check_thread("close {!r}", self)
         await stop_tasks(self._shutdown(drain=True), timeout)
 
     async def __aenter__(self) -> Subscriber:
@@ -713,12 +531,9 @@ class Subscriber:
             for subscription in self._subscriptions.values():
                 self._drop_subscription(subscription)
             for inbox in self._inboxes.values():
-                inbox.close(self._closed_error)
-            self._listeners.clear()
-        return list(self._tasks)
-
-    def _closed_error(self) -> SubscriberClosedError:
-        return SubscriberClosedError(f"Subscriber {self.id!r} is closed")
+                inbox.close(SubscriberClosedError, f"Subscriber {self.id!r} is closed")
+            self._listeners.forget()
+        return list(self._listeners.tasks)
 
     def __del__(self) -> None:
         # Only queues leak: nobody can consume them any more. A callback subscription (or a
@@ -735,7 +550,7 @@ class Subscriber:
         if loop is None or not loop.is_running():
             # No loop to deliver to: whatever would fill the queues is not running either.
             for pattern, subscription in held:
-                self._hub.unsubscribe_token(pattern, subscription)
+                self._hub._unsubscribe(pattern, subscription)
             return
         # Unsubscribe from the loop, soon: the garbage collector may run anywhere, even in
         # the middle of a fan-out or in another thread. If the hub is gone by then, it went
@@ -748,7 +563,7 @@ class Subscriber:
             if live is None or live.closed:
                 return
             for pattern, subscription in held:
-                live.unsubscribe_token(pattern, subscription)
+                live._unsubscribe(pattern, subscription)
             warnings.warn(
                 f"{name} was dropped without close() while its hub is in use;"
                 " its queues have been unsubscribed (its callbacks, if any, keep working)",
@@ -757,14 +572,3 @@ class Subscriber:
             )
 
         loop.call_soon_threadsafe(unsubscribe)
-
-
-def _listener(keys: ListenerKeys, callback: object) -> tuple[list[Key], _ListenerId]:
-    """Normalise ``keys`` to sorted patterns, and identify the listener by them and ``callback``."""
-    if isinstance(keys, (set, frozenset)):
-        patterns = sorted({check_pattern(key) for key in keys})
-    else:
-        patterns = [check_pattern(keys)]  # type: ignore[arg-type]
-    if not patterns:
-        raise ValueError(f"A listener needs at least one key, got {keys!r}")
-    return patterns, (frozenset(patterns), callback)

@@ -76,7 +76,12 @@ class Loop:
             try:
                 await self.coro()
             except Exception as exc:
-                self._logger.error("Loop %s stopped: %r", self.name, exc, exc_info=exc)
+                self._logger.error(
+                    "Uncaught exception in _run of loop %s: %r; the loop stopped",
+                    self.name,
+                    exc,
+                    exc_info=exc,
+                )
                 return
             # Even with no delay, yield: a coroutine that never suspends would starve the loop.
             await asyncio.sleep(self.delay or 0)

@@ -38,13 +38,13 @@ def close_subscribers(
         yield
         return
     created: list[aiopubsub.Subscriber] = []
-    attach = aiopubsub.Hub.attach
+    attach = aiopubsub.Hub._attach
 
     def attach_and_remember(hub: aiopubsub.Hub, subscriber: aiopubsub.Subscriber) -> None:
         attach(hub, subscriber)
         created.append(subscriber)
 
-    monkeypatch.setattr(aiopubsub.Hub, "attach", attach_and_remember)
+    monkeypatch.setattr(aiopubsub.Hub, "_attach", attach_and_remember)
     yield
     for subscriber in created:
         subscriber.close()

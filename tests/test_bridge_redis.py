@@ -948,7 +948,7 @@ async def test_readme_redis_bridge_program_runs(fresh_redis_server: RedisServer)
             process.kill()
             await process.wait()
     assert process.returncode == 0, err.decode()
-    assert out.decode() == "Key('price', 'EUR/USD') {'bid': 1.1}\n"
+    assert out.decode() == "('price', 'EUR/USD') {'bid': 1.1}\n"
 
 
 def test_readme_logging_lists_every_logger_and_counts_them() -> None:

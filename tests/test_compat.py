@@ -31,8 +31,8 @@ def test_publisher_str_prefix_is_one_part(hub: Hub) -> None:
 
 
 def test_publisher_rejects_bad_prefix_and_keys(hub: Hub) -> None:
-    with pytest.raises(TypeError, match=r"got 1 \(int\) at position 1"):
-        Publisher(hub, ("a", 1))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"got \[1\] \(list\) at position 1"):
+        Publisher(hub, ("a", [1]))
     publisher = Publisher(hub, "a")
     with pytest.raises(InvalidKeyError, match=r"Cannot publish under Key\(.a., .\*.\)"):
         publisher.publish("*", 1)

@@ -197,8 +197,10 @@ async def test_listener_with_an_invalid_key_registers_nothing(
 ) -> None:
     with pytest.raises(InvalidKeyError):
         subscriber.add_sync_listener({"a", ()}, print)
-    with pytest.raises(TypeError, match="position 1"):
-        subscriber.add_async_listener({("a", 1)}, Recorder())  # type: ignore[arg-type]
+    with pytest.raises(
+        TypeError, match=r"^Key parts must be hashable, got \[1\] \(list\) at position 1$"
+    ):
+        subscriber.add_async_listener(("a", [1]), Recorder())
     with pytest.raises(ValueError, match="at least one key"):
         subscriber.add_sync_listener(set(), print)
     assert not hub.has_subscribers()

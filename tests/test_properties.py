@@ -312,16 +312,18 @@ class RouterMachine(RuleBasedStateMachine):
         expected = self.expected_tokens(key)
         assert [target.token for target in self.router.targets(key)] == expected
         callbacks = tuple(self.callbacks[token] for token in expected)
-        assert self.router.route(key) == callbacks
-        assert self.router.cache[key] == callbacks
+        route = self.router.route(key)
+        assert tuple(target.call for target in route.targets) == callbacks
+        assert self.router.lookup(key) is route
 
     # invariants
 
     @invariant()
     def cached_routes_are_current_and_bounded(self) -> None:
-        assert len(self.router.cache) <= self.cache_size
-        for key, callbacks in self.router.cache.items():
-            assert callbacks == tuple(self.callbacks[t] for t in self.expected_tokens(key))
+        assert self.router.cached <= self.cache_size
+        for key, route in self.router._cache.items():
+            assert [target.token for target in route.targets] == self.expected_tokens(key)
+            assert all(target.live for target in route.targets)
 
     @invariant()
     def counts_patterns_and_roots_agree(self) -> None:
@@ -605,7 +607,7 @@ class HubMachine(RuleBasedStateMachine):
             key: sorted(found) for key, found in sizes.items()
         }
         assert self.hub.has_subscribers() == bool(self.order)
-        assert len(self.hub._router.cache) <= self.cache_size
+        assert self.hub._router.cached <= self.cache_size
 
 
 def test_hub_routes_like_the_oracle() -> None:

@@ -308,7 +308,7 @@ async def test_unsubscribing_or_closing_from_another_thread_raises_and_changes_n
 
 @pytest.mark.parametrize(
     ("key", "error"),
-    [(("a", "*"), InvalidKeyError), ((), InvalidKeyError), (("a", 1), TypeError)],
+    [(("a", "*"), InvalidKeyError), ((), InvalidKeyError), (("a", []), TypeError)],
 )
 async def test_publish_threadsafe_checks_the_key_in_the_calling_thread(
     hub: Hub, subscriber: Subscriber, key: Any, error: type[Exception]

@@ -1,8 +1,13 @@
 """Keys as Redis channel names, patterns as Redis globs: the bridge's wire naming, without I/O.
 
-A key ``('prices', 'EUR/USD')`` in namespace ``aiopubsub`` is the channel
-``aiopubsub:prices:EUR%2FUSD``: the namespace, then each part percent-encoded (UTF-8, every
-byte that is not an ASCII letter, digit or one of ``_.-~``) and led by ``':'``. Decisions:
+A key ``('prices', 'EUR/USD', 7)`` in namespace ``aiopubsub`` is the channel
+``aiopubsub:prices:EUR%2FUSD:#7``: the namespace, then each part led by ``':'``: a ``str``
+part percent-encoded (UTF-8, every byte that is not an ASCII letter, digit or one of
+``_.-~``), an ``int`` part as ``'#'`` and its decimal digits. Decisions:
+
+* Only ``str`` and ``int`` parts travel (``bool`` is not an ``int`` here): a key with a part of
+  any other type raises :class:`TypeError`, which the bridge counts as an encode error. An
+  int arrives as an int, a str as a str: a percent-encoded part never starts with ``'#'``.
 
 * A namespace holds neither ``':'`` nor a glob character (``*?[]\\``): the bridge refuses
   any other (see :data:`NAMESPACE_FORBIDDEN`), rather than encoding it, so that a namespace
@@ -22,11 +27,12 @@ byte that is not an ASCII letter, digit or one of ``_.-~``) and led by ``':'``. 
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from urllib.parse import quote, unquote
 
 from .._key import WILDCARD, Key
 
-__all__ = ["NAMESPACE_FORBIDDEN", "SEPARATOR", "channel_of", "glob_of", "key_of"]
+__all__ = ["INT_MARK", "NAMESPACE_FORBIDDEN", "SEPARATOR", "channel_of", "glob_of", "key_of"]
 
 #: Between the namespace and each encoded part.
 SEPARATOR = ":"
@@ -34,17 +40,43 @@ SEPARATOR = ":"
 NAMESPACE_FORBIDDEN = frozenset(SEPARATOR + "*?[]\\")
 
 
-def _encode_part(part: str) -> str:
-    return quote(part, safe="", encoding="utf-8", errors="surrogatepass")
+#: Leads an int part; percent-encoding writes ``'#'`` as ``%23``, so no str part starts so.
+INT_MARK = "#"
 
 
-def channel_of(namespace: str, key: tuple[str, ...]) -> str:
-    """The Redis channel that carries messages published under ``key``."""
+def _encode_part(part: Hashable) -> str:
+    if type(part) is str:
+        return quote(part, safe="", encoding="utf-8", errors="surrogatepass")
+    if type(part) is int:
+        return f"{INT_MARK}{part}"
+    raise TypeError(
+        f"The bridge carries key parts of type str and int only, got {part!r}"
+        f" ({type(part).__name__})"
+    )
+
+
+def _decode_part(encoded: str) -> str | int:
+    if not encoded.startswith(INT_MARK):
+        return unquote(encoded, encoding="utf-8", errors="surrogatepass")
+    try:
+        return int(encoded[1:])
+    except ValueError:
+        raise ValueError(f"Malformed int part {encoded!r}") from None
+
+
+def channel_of(namespace: str, key: tuple[Hashable, ...]) -> str:
+    """The Redis channel that carries messages published under ``key``.
+
+    :raises TypeError: if a part is neither a ``str`` nor an ``int``.
+    """
     return namespace + "".join(SEPARATOR + _encode_part(part) for part in key)
 
 
-def glob_of(namespace: str, pattern: tuple[str, ...]) -> str:
-    """The ``PSUBSCRIBE`` glob matching (at least) the channels of every key ``pattern`` matches."""
+def glob_of(namespace: str, pattern: tuple[Hashable, ...]) -> str:
+    """The ``PSUBSCRIBE`` glob matching (at least) the channels of every key ``pattern`` matches.
+
+    :raises TypeError: if a part is neither a ``str`` nor an ``int``.
+    """
     return namespace + "".join(
         SEPARATOR + ("*" if part == WILDCARD else _encode_part(part)) for part in pattern
     )
@@ -59,9 +91,7 @@ def key_of(namespace: str, channel: str) -> Key:
     if not channel.startswith(prefix):
         raise ValueError(f"Channel {channel!r} is not in namespace {namespace!r}")
     encoded = channel[len(prefix) :].split(SEPARATOR)
-    key = tuple.__new__(
-        Key, (unquote(p, encoding="utf-8", errors="surrogatepass") for p in encoded)
-    )
+    key = tuple.__new__(Key, [_decode_part(p) for p in encoded])
     if channel_of(namespace, key) != channel:
         raise ValueError(f"Channel {channel!r} is not a canonical key channel")
     return key

@@ -76,8 +76,8 @@ except ImportError as exc:  # pragma: no cover - tested in a subprocess
     ) from exc
 
 from .._errors import HubClosedError, PubSubError
-from .._hub import Hub, check_pattern
-from .._key import WILDCARD, Key, matches
+from .._hub import Hub
+from .._key import WILDCARD, Key, as_pattern, matches
 from .._log import get_logger
 from .._records import ErrorContext
 from ._channels import NAMESPACE_FORBIDDEN, channel_of, glob_of, key_of
@@ -495,16 +495,16 @@ class RedisBridge:
             return  # Rule 7: the message being imported.
         if key[0] == _HUB:
             return
-        channel = channel_of(self._namespace, key)
-        n = self._seq + 1
-        s = self._key_seqs.data.get(channel, 0) + 1
         try:
+            channel = channel_of(self._namespace, key)
+            n = self._seq + 1
+            s = self._key_seqs.data.get(channel, 0) + 1
             data = self._codec.encode({"o": self.origin, "n": n, "s": s, "k": key, "p": message})
             if not isinstance(data, bytes):
                 raise TypeError(f"{self._codec!r}.encode() returned {type(data).__name__}")
         except Exception as exc:  # noqa: BLE001 - reported, never raised into publish()
             self._encode_errors += 1
-            self._hub.report(exc, ErrorContext(key, message, self, kind="bridge encode"))
+            self._hub._report(exc, ErrorContext(key, message, self, kind="bridge encode"))
             return
         self._seq = n
         self._key_seqs.put(channel, s)
@@ -554,7 +554,11 @@ class RedisBridge:
         """Record that ``count`` local subscriptions (not the bridge's own) want ``pattern``."""
         if pattern[0] == _HUB:
             return
-        glob = glob_of(self._namespace, pattern)
+        try:
+            glob = glob_of(self._namespace, pattern)
+        except TypeError as exc:  # A part that cannot travel: nothing can arrive under it.
+            self._hub._report(exc, ErrorContext(pattern, None, self, kind="bridge encode"))
+            return
         if count > 0:
             self._wanted[pattern] = count
             self._globs[glob] = pattern
@@ -627,7 +631,7 @@ class RedisBridge:
             origin, n, s, payload = _check_envelope(envelope, key)
         except Exception as exc:  # noqa: BLE001 - bad input from the wire: reported, dropped
             self._decode_errors += 1
-            self._hub.report(exc, ErrorContext(Key(channel), data, self, kind="bridge decode"))
+            self._hub._report(exc, ErrorContext(Key(channel), data, self, kind="bridge decode"))
             return
         if origin == self.origin or key[0] == _HUB or not matches(key, pattern):
             return
@@ -723,7 +727,7 @@ class RedisBridge:
             return
         self._state = state
         self._check_synced()
-        self._hub.publish_meta(
+        self._hub._publish_meta(
             ("bridge", "redis", state.value),
             {"bridge": self, "origin": self.origin, "state": state, "error": error},
         )
@@ -826,7 +830,7 @@ def _patterns(name: str, patterns: object) -> tuple[Key, ...]:
                 f"{name} must be a collection of keys, each a Key, tuple or list of str,"
                 f" such as {right or _PATTERNS_EXAMPLE}; got the item {item!r} in {patterns!r}"
             )
-    return tuple(dict.fromkeys(check_pattern(p) for p in items))
+    return tuple(dict.fromkeys(as_pattern(p) for p in items))
 
 
 def _spelt(patterns: object) -> str:

@@ -6,8 +6,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-from .._hub import check_pattern, check_publishable, coerce_key, could_reach
-from .._key import Key, PossibleKey
+from .._key import Key, PossibleKey, as_key, as_pattern, as_published, could_reach
 
 __all__ = ["MockHub"]
 
@@ -34,7 +33,7 @@ class MockHub:
 
     def publish(self, key: PossibleKey, message: Any) -> None:
         """Record ``message`` under ``key``; refuses the keys :meth:`Hub.publish` refuses."""
-        key = check_publishable(coerce_key(key))
+        key = as_published(key)
         self.published.append((key, message))
         self.published_by_key[key].append(message)
 
@@ -48,21 +47,21 @@ class MockHub:
 
     def add_subscriber(self, key: PossibleKey, callback: _Callback, unread: object = None) -> None:
         """Record ``callback`` under ``key``."""
-        self.subscribers[check_pattern(key)].append(callback)
+        self.subscribers[as_pattern(key)].append(callback)
 
     def remove_subscriber(
         self, key: PossibleKey, callback: _Callback, unread: object = None
     ) -> None:
         """Forget ``callback`` under ``key``. :raises ValueError: if it was not recorded."""
-        pattern = coerce_key(key)
+        pattern = as_key(key)
         self.subscribers[pattern].remove(callback)
         if not self.subscribers[pattern]:
             del self.subscribers[pattern]
 
     def has_subscribers(self, key: PossibleKey = _ANY) -> bool:
         """Answers as :meth:`Hub.has_subscribers` would for the recorded subscriptions."""
-        return could_reach(coerce_key(key), self.subscribers)
+        return could_reach(as_key(key), self.subscribers)
 
     def get_subscriber_queue_sizes(self, key: PossibleKey) -> tuple[int, ...]:
         """How many messages were published under exactly ``key``, as a one-item tuple."""
-        return (len(self.published_by_key.get(coerce_key(key), ())),)
+        return (len(self.published_by_key.get(as_key(key), ())),)
