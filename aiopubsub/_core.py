@@ -48,7 +48,7 @@ class HubCore:
         if on_error is not None and not callable(on_error):
             raise TypeError(f"on_error must be callable or None, got {on_error!r}")
         self._router = Router(route_cache_size)
-        self._lookup = self._router.lookup
+        self._routes = self._router.routes
         #: The thread allowed to publish and subscribe (that of the hub's loop, see Hub).
         self._thread = get_ident()
         #: What _ready returns to after a fan-out: the thread, or _CLOSED.
@@ -57,7 +57,7 @@ class HubCore:
         self._closed = False
         self._debug = False
         #: Messages published from inside a fan-out, delivered when it ends, in order.
-        self._pending: deque[tuple[Key, Any, Route]] = deque()
+        self._pending: deque[tuple[Any, Route]] = deque()
         self._logger = get_logger("Hub")
         self._on_error = on_error
         self._published = 0
@@ -83,41 +83,56 @@ class HubCore:
             the hub's while the key has a subscriber; nothing is delivered.
         :raises HubClosedError: if the hub is closed.
         """
-        if type(key) is not Key:
-            key = Key.create_from(key)
-        route = self._lookup(key)
-        if route is None:
+        try:
+            route = self._routes[key]
+        except (KeyError, TypeError):  # Not cached, or not a tuple (a str, a list).
             route = self._new_route(key)
-        if route is NOBODY:
-            return
-        if get_ident() != self._ready:
-            self._publish_later(key, message, route)
+        # Each shape is one straight line, the commonest first; NOBODY has neither call.
+        lone = route.lone
+        if lone is not None:  # One callback: no loop.
+            if get_ident() != self._ready:
+                self._publish_later(message, route)
+                return
+            self._ready = _BUSY
+            try:
+                lone(route.key, message)
+            except Exception as exc:  # noqa: BLE001 - a subscriber's failure is not ours
+                self._failed(exc, route.targets[0], route.key, message)
+            finally:
+                self._ready = self._idle
+            if self._pending:
+                self._deliver_later()
             return
         put = route.put
-        if put is not None:
-            put(key, message)  # One queue: see Route.put.
+        if put is not None:  # One queue: see Route.put.
+            if get_ident() != self._ready:
+                self._publish_later(message, route)
+                return
+            put(route.key, message)
+            return
+        if route is NOBODY:
+            return  # From any thread: nothing is touched.
+        if get_ident() != self._ready:
+            self._publish_later(message, route)
             return
         self._ready = _BUSY
         try:
-            lone = route.lone
-            if lone is not None:
-                try:
-                    lone(key, message)
-                except Exception as exc:  # noqa: BLE001 - a subscriber's failure is not ours
-                    self._failed(exc, route.targets[0], key, message)
-            else:
-                self._fan_out(route, key, message)
+            self._fan_out(route, message)
             if self._pending:
                 self._deliver_pending()
         finally:
             self._ready = self._idle
 
-    def _new_route(self, key: Key) -> Route:
-        """The slow path of a publish: a key with no cached route (every key, in debug mode).
+    def _new_route(self, key: PossibleKey) -> Route:
+        """The slow path of a publish: a key with no cached route (every key, in debug mode),
+        or a key that is not a tuple.
 
         From another thread nothing is cached: that thread learns only whether anyone listens.
         """
-        as_published(key)
+        key = as_published(key)
+        route = self._routes.get(key)
+        if route is not None:
+            return route  # A str or list key whose Key is cached.
         if self._closed:
             raise HubClosedError(f"{self!r} is closed")
         if get_ident() != self._thread:
@@ -130,13 +145,13 @@ class HubCore:
             self._delivered += len(route.targets)
         return route
 
-    def _publish_later(self, key: Key, message: Any, route: Route) -> None:
+    def _publish_later(self, message: Any, route: Route) -> None:
         """The slow path of a publish that reaches somebody when ``_ready`` says not now."""
         if get_ident() != self._thread:
-            self._refuse(key)
+            self._refuse(route.key)
         if self._closed:
             raise HubClosedError(f"{self!r} is closed")
-        self._pending.append((key, message, route))
+        self._pending.append((message, route))
 
     def _refuse(self, key: Key) -> None:
         raise WrongThreadError(
@@ -145,7 +160,8 @@ class HubCore:
             " threads"
         )
 
-    def _fan_out(self, route: Route, key: Key, message: Any) -> None:
+    def _fan_out(self, route: Route, message: Any) -> None:
+        key = route.key
         for target in route.targets:
             if not target.live:
                 # Closed by an earlier callback of this fan-out (routing rule 7).
@@ -156,11 +172,19 @@ class HubCore:
             except Exception as exc:  # noqa: BLE001 - a subscriber's failure is not ours
                 self._failed(exc, target, key, message)
 
+    def _deliver_later(self) -> None:
+        """Deliver what a lone callback published, now that its fan-out has ended."""
+        self._ready = _BUSY
+        try:
+            self._deliver_pending()
+        finally:
+            self._ready = self._idle
+
     def _deliver_pending(self) -> None:
         pending = self._pending
         while pending:
-            key, message, route = pending.popleft()
-            self._fan_out(route, key, message)
+            message, route = pending.popleft()
+            self._fan_out(route, message)
 
     # -- errors -------------------------------------------------------------------------------
 
@@ -292,7 +316,7 @@ class HubCore:
         self._closed = True
         self._idle = self._ready = _CLOSED
         # Messages published from a callback and not delivered yet are lost: count them.
-        self._dropped += sum(len(route.targets) for _, _, route in self._pending)
+        self._dropped += sum(len(route.targets) for _, route in self._pending)
         self._pending.clear()
         self._router.clear()
 

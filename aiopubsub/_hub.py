@@ -12,7 +12,7 @@ from ._core import ErrorHook, HubCore
 from ._errors import HubClosedError, InvalidKeyError
 from ._key import WILDCARD, Key, PossibleKey, as_key, as_pattern, as_published, could_reach, matches
 from ._records import HubStatistics
-from ._routing import Callback, check_sync_callback
+from ._routing import NOBODY, Callback, check_sync_callback
 from ._tasks import stop_tasks
 
 __all__ = ["ErrorHook", "Hub"]
@@ -200,18 +200,21 @@ class Hub(HubCore):
 
         :raises: what :meth:`publish` raises, at once if the key is invalid.
         """
-        if type(key) is not Key:
-            key = Key.create_from(key)
         while True:
-            route = self._lookup(key)
-            if route is None:
+            try:
+                route = self._routes[key]
+            except (KeyError, TypeError):  # Not cached, or not a tuple (see publish).
                 route = self._new_route(key)
             for queue in route.bounded:
-                if len(queue) >= queue.maxsize and not queue.closed:
+                if len(queue.items) >= queue.maxsize and not queue.closed:
                     await queue.wait_for_room()
                     break
             else:
-                self.publish(key, message)
+                put = route.put
+                if put is not None and get_ident() == self._ready:
+                    put(route.key, message)  # publish()'s own path for one queue, inlined.
+                elif route is not NOBODY:
+                    self.publish(route.key, message)
                 return
 
     def publish_threadsafe(self, key: PossibleKey, message: Any) -> None:

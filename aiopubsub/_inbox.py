@@ -64,6 +64,7 @@ class Inbox:
         "dropped",
         "peak",
         "closed",
+        "watched",
         "_reason",
         "_getters",
         "_putters",
@@ -87,6 +88,9 @@ class Inbox:
         self.peak = 0
         #: Whether :meth:`close` was called (and :meth:`reopen` not since).
         self.closed = False
+        #: Whether whoever takes a message must call :meth:`taken`: a publisher waits for
+        #: room, or an overflow episode is open. False for ever for an unbounded queue.
+        self.watched = False
         #: What :meth:`get` raises once the queue is empty, after :meth:`close`.
         self._reason: tuple[type[PubSubError], str] | None = None
         self._getters: deque[asyncio.Future[None]] = deque()
@@ -133,7 +137,7 @@ class Inbox:
             elif self.overflow is Overflow.DISCONNECT:
                 disconnect = True
         first = not self._episode and not self.closed
-        self._episode = True
+        self._episode = self.watched = True
         if self._on_overflow is not None:
             self._on_overflow(self, first, disconnect)
 
@@ -170,12 +174,13 @@ class Inbox:
                 waiter.set_result(None)
 
     def taken(self) -> None:
-        """Bookkeeping after a message was taken from a bounded queue: end an overflow episode,
-        wake a publisher waiting for room."""
+        """Bookkeeping after a message was taken from a :attr:`watched` queue: end an overflow
+        episode, wake a publisher waiting for room."""
         if not self.items:
             self._episode = False
         if self._putters:
             self._wake(self._putters)
+        self.watched = self._episode or bool(self._putters)
 
     def close(self, error: type[PubSubError], reason: str) -> None:
         """Let consumers take what is queued, then raise ``error(reason)``; wake every waiter.
@@ -194,6 +199,7 @@ class Inbox:
         self.closed = False
         self._reason = None
         self._episode = False
+        self.watched = bool(self._putters)
 
     @property
     def has_room(self) -> bool:
@@ -216,7 +222,7 @@ class Inbox:
                 raise self._closed_error()
             raise asyncio.QueueEmpty
         item = self.items.popleft()
-        if self.maxsize:
+        if self.watched:
             self.taken()
         return item
 
@@ -231,7 +237,7 @@ class Inbox:
                 raise self._closed_error()
             await self._wait(self._getters)
         item = items.popleft()
-        if self.maxsize:
+        if self.watched:
             self.taken()
         return item
 
@@ -239,6 +245,7 @@ class Inbox:
         """Wait until a message is taken, or :meth:`wake_putters` is called, if there is no
         room now. The caller looks again: room may have been taken meanwhile."""
         if not self.has_room:
+            self.watched = True
             await self._wait(self._putters)
 
     def wake_putters(self) -> None:

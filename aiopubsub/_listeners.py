@@ -132,7 +132,7 @@ class Listeners:
         while True:
             if items and in_a_row < _YIELD_EVERY:
                 key, message = items.popleft()
-                if inbox.maxsize:
+                if inbox.watched:
                     inbox.taken()
                 in_a_row += 1
             else:

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
-from collections.abc import Awaitable, Callable, Hashable, Iterator
+from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping, Sized
 from typing import Any, Protocol
 
 from ._key import WILDCARD, Key
@@ -67,6 +67,9 @@ class Queue(Protocol):
 
     @property
     def closed(self) -> bool: ...
+
+    @property
+    def items(self) -> Sized: ...
 
     def __len__(self) -> int: ...
 
@@ -135,6 +138,8 @@ class Target:
 class Route:
     """Everything a publish under one key needs, computed when the route is made (rule 5).
 
+    :ivar key: the published key, as the :class:`Key` every target is called with (a publish
+        under an equal tuple finds this route and delivers this key).
     :ivar targets: the targets, in fan-out order.
     :ivar lone: the call of the only target, if there is exactly one and it is a callback
         (the publish then calls it without a loop).
@@ -144,9 +149,10 @@ class Route:
     :ivar bounded: the bounded queues among the targets, which ``apublish`` waits for.
     """
 
-    __slots__ = ("targets", "lone", "put", "bounded")
+    __slots__ = ("key", "targets", "lone", "put", "bounded")
 
-    def __init__(self, targets: tuple[Target, ...]) -> None:
+    def __init__(self, key: Key, targets: tuple[Target, ...]) -> None:
+        self.key = key
         self.targets = targets
         self.lone: Callback | None = None
         self.put: Callback | None = None
@@ -164,7 +170,7 @@ class Route:
 
 
 #: The route of every key that reaches nobody.
-NOBODY = Route(())
+NOBODY = Route(Key(), ())
 
 
 class _Node:
@@ -192,8 +198,9 @@ class Router:
         self._cache_size = cache_size
         self._caching = True
         self._cache: dict[Key, Route] = {}
-        #: ``lookup(key)``: the cached route of ``key``, or ``None``. The hot path's one read.
-        self.lookup: Callable[[Key], Route | None] = self._cache.get
+        #: The cached routes, read-only: the hot path's one read, ``routes[key]``, which any
+        #: tuple equal to a cached key finds too (hence ``Any``).
+        self.routes: Mapping[Any, Route] = self._cache
 
     def __len__(self) -> int:
         """The number of distinct tokens subscribed."""
@@ -205,7 +212,8 @@ class Router:
         return len(self._cache)
 
     def set_caching(self, enabled: bool) -> None:
-        """Cache routes (the default) or not (every lookup then misses: debug mode)."""
+        """Cache routes (the default) or not (every read of :attr:`routes` then misses: debug
+        mode)."""
         self._caching = enabled
         self._cache.clear()
 
@@ -327,7 +335,7 @@ class Router:
     def route(self, key: Key) -> Route:
         """The route of a publish under the concrete ``key``, cached (rule 6)."""
         targets = self.targets(key)
-        route = Route(tuple(targets)) if targets else NOBODY
+        route = Route(key, tuple(targets)) if targets else NOBODY
         if self._caching:
             cache = self._cache
             if len(cache) >= self._cache_size:

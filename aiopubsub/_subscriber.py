@@ -326,7 +326,10 @@ class Subscriber:
         """
         inbox = self._inboxes.get(subscription_id)
         if inbox is not None and inbox.items:  # The fast path: a message is waiting.
-            return inbox.items.popleft() if not inbox.maxsize else inbox.get_nowait()
+            item = inbox.items.popleft()
+            if inbox.watched:
+                inbox.taken()
+            return item
         # Everything else lives in another coroutine: a smaller frame here makes each call
         # of the fast path cheaper to create.
         return await self._consume(inbox, subscription_id, timeout)

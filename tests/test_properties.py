@@ -314,7 +314,7 @@ class RouterMachine(RuleBasedStateMachine):
         callbacks = tuple(self.callbacks[token] for token in expected)
         route = self.router.route(key)
         assert tuple(target.call for target in route.targets) == callbacks
-        assert self.router.lookup(key) is route
+        assert self.router.routes[key] is route
 
     # invariants
 

@@ -37,9 +37,10 @@ Theory of operation
    counts no gap; at most 65 536 keys and origins are remembered, oldest forgotten first).
    Then it publishes the payload on its hub.
 7. No loops. While it publishes an imported message, the bridge remembers that key and
-   message object; its outbound callback skips exactly that pair, so an imported message is
-   never sent again, while a new message that a subscriber publishes in reaction (delivered
-   later in the same fan-out) is sent like any other local message.
+   message object; its outbound callback skips exactly that message object under that key,
+   so an imported message is never sent again, while a new message that a subscriber
+   publishes in reaction (delivered later in the same fan-out) is sent like any other local
+   message.
 8. Faults. A supervisor task runs one *session* at a time: connect, ping, ``PSUBSCRIBE``
    everything wanted, then receive, send and follow subscription changes until any of them
    fails. It then waits a random time between 0 and ``min(backoff_cap, backoff_base * 2**n)``
@@ -491,7 +492,7 @@ class RedisBridge:
     def _export(self, key: Key, message: Any) -> None:
         """The outbound callback, called inside the hub's ``publish()``. Never raises."""
         importing = self._importing
-        if importing is not None and key is importing[0] and message is importing[1]:
+        if importing is not None and message is importing[1] and key == importing[0]:
             return  # Rule 7: the message being imported.
         if key[0] == _HUB:
             return
