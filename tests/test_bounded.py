@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 import pytest
+from helpers import Recorder, drain, settle
 
 from aiopubsub import (
     ConsumeQueueNotFoundError,
@@ -26,35 +27,6 @@ from aiopubsub import (
 from aiopubsub.utils import ThrottledPublisher
 
 SLOW = Key("Hub", "slowSubscriber", "*")
-
-
-class Recorder:
-    """A sync callback that records every ``(key, message)`` it is called with."""
-
-    def __init__(self) -> None:
-        self.got: list[tuple[Key, Any]] = []
-
-    def __call__(self, key: Key, message: Any) -> None:
-        self.got.append((key, message))
-
-
-def drain(subscriber: Subscriber, subscription_id: str = "default") -> list[Any]:
-    """Take every queued message of ``subscription_id`` without waiting; return the messages.
-
-    Stops at an empty queue, whether it is open, closed or disconnected.
-    """
-    got = []
-    while True:
-        try:
-            got.append(subscriber.consume_nowait(subscription_id)[1])
-        except (asyncio.QueueEmpty, SlowConsumerError, SubscriberClosedError):
-            return got
-
-
-async def settle() -> None:
-    """Let every ready task run a few times."""
-    for _ in range(5):
-        await asyncio.sleep(0)
 
 
 # -- configuring the bound ----------------------------------------------------------------------

@@ -8,6 +8,7 @@ import warnings
 from typing import Any
 
 import pytest
+from helpers import AsyncRecorder, Recorder, settle
 
 from aiopubsub import (
     Hub,
@@ -19,27 +20,6 @@ from aiopubsub import (
 )
 
 REMOVED = Key("Hub", "removedSubscriber", "*")
-
-
-class Recorder:
-    """A sync callback that records every ``(key, message)`` it is called with."""
-
-    def __init__(self) -> None:
-        self.got: list[tuple[Key, Any]] = []
-
-    def __call__(self, key: Key, message: Any) -> None:
-        self.got.append((key, message))
-
-
-class AsyncRecorder:
-    """An async callback that records what it gets, stepping the loop once per message."""
-
-    def __init__(self) -> None:
-        self.got: list[Any] = []
-
-    async def __call__(self, key: Key, message: Any) -> None:
-        await asyncio.sleep(0)
-        self.got.append(message)
 
 
 class Stuck:
@@ -63,12 +43,6 @@ async def stuck_hub() -> tuple[Hub, Subscriber, Stuck]:
     hub.publish("a", 1)
     await asyncio.sleep(0)  # the listener gets stuck
     return hub, subscriber, stuck
-
-
-async def settle() -> None:
-    """Let every ready task run a few times."""
-    for _ in range(5):
-        await asyncio.sleep(0)
 
 
 async def consume_all(subscriber: Subscriber) -> tuple[list[Any], BaseException | None]:
@@ -104,7 +78,7 @@ async def test_subscriber_close_removes_every_subscription_and_listener(
     subscriber.subscribe(("b", "*"), "q")
     subscriber.sync_subscribe("c", Recorder(), "cb")
     subscriber.add_sync_listener("d", Recorder())
-    listener = AsyncRecorder()
+    listener = AsyncRecorder(step=True)
     subscriber.add_async_listener("e", listener)
     assert subscribed_keys(hub) == {Key("a"), Key("b", "*"), Key("c"), Key("d"), Key("e")}
     subscriber.close()
@@ -147,7 +121,7 @@ async def test_closed_subscriber_refuses_new_subscriptions(
     with pytest.raises(SubscriberClosedError):
         subscriber.add_sync_listener("a", Recorder())
     with pytest.raises(SubscriberClosedError):
-        subscriber.add_async_listener("a", AsyncRecorder())
+        subscriber.add_async_listener("a", AsyncRecorder(step=True))
     assert not hub.has_subscribers()
 
 
@@ -207,13 +181,13 @@ async def test_subscriber_async_with_closes_it(hub: Hub) -> None:
 async def test_subscriber_aclose_lets_async_listeners_finish_the_queue(
     hub: Hub, subscriber: Subscriber
 ) -> None:
-    listener = AsyncRecorder()
+    listener = AsyncRecorder(step=True)
     subscriber.add_async_listener("a", listener)
     for n in range(10):
         hub.publish("a", n)
     async with asyncio.timeout(5):
         await subscriber.aclose()
-    assert listener.got == list(range(10))
+    assert listener.messages == list(range(10))
 
 
 async def test_subscriber_aclose_cancels_listeners_after_the_timeout(
@@ -258,14 +232,14 @@ async def test_hub_aclose_lets_listeners_finish_and_leaves_no_task() -> None:
     before = asyncio.all_tasks()
     hub = Hub()
     subscriber = Subscriber(hub, "s")
-    listeners = [AsyncRecorder() for _ in range(3)]
+    listeners = [AsyncRecorder(step=True) for _ in range(3)]
     for listener in listeners:
         subscriber.add_async_listener("a", listener)
     for n in range(20):
         hub.publish("a", n)
     async with asyncio.timeout(5):
         await hub.aclose(timeout=5)
-    assert all(listener.got == list(range(20)) for listener in listeners)
+    assert all(listener.messages == list(range(20)) for listener in listeners)
     assert asyncio.all_tasks() == before
 
 
@@ -273,7 +247,7 @@ async def test_hub_aclose_cancels_listeners_after_the_timeout() -> None:
     before = asyncio.all_tasks()
     hub = Hub()
     subscriber = Subscriber(hub, "s")
-    stuck, healthy = Stuck(), AsyncRecorder()
+    stuck, healthy = Stuck(), AsyncRecorder(step=True)
     subscriber.add_async_listener("a", stuck)
     subscriber.add_async_listener("a", healthy)
     hub.publish("a", 1)
@@ -281,7 +255,7 @@ async def test_hub_aclose_cancels_listeners_after_the_timeout() -> None:
     async with asyncio.timeout(5):
         await hub.aclose(timeout=0.01)
     assert stuck.got == [1]
-    assert healthy.got == [1, 2]
+    assert healthy.messages == [1, 2]
     assert asyncio.all_tasks() == before
 
 

@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from helpers import drain
 
 from aiopubsub import (
     ErrorContext,
@@ -38,14 +39,6 @@ def outcome(task: asyncio.Task[tuple[Key, Any]]) -> Any:
     key, message = task.result()
     assert key == Key("a")
     return message
-
-
-def take_leftovers(subscriber: Subscriber) -> list[Any]:
-    """Take what is still queued, without waiting."""
-    left = []
-    while subscriber.statistics().queued:
-        left.append(subscriber.consume_nowait()[1])
-    return left
 
 
 def assert_each_exactly_once(returned: list[Any], left: list[Any], rounds: int) -> None:
@@ -81,7 +74,7 @@ async def test_stress_cancelled_consumers_lose_nothing(hub: Hub) -> None:
                 consumers[1].cancel()
             await asyncio.wait(consumers)
             returned.extend(m for m in map(outcome, consumers) if m is not None)
-            left.extend(take_leftovers(subscriber))
+            left.extend(drain(subscriber))
     assert_each_exactly_once(returned, left, ROUNDS)
     # Each variant did what it is there for: some consumers got messages, some were left.
     assert returned
@@ -111,7 +104,7 @@ async def test_stress_timed_out_consumers_lose_nothing(hub: Hub, subscriber: Sub
             message = outcome(consumer)
             if message is not None:
                 returned.append(message)
-            left.extend(take_leftovers(subscriber))
+            left.extend(drain(subscriber))
     assert_each_exactly_once(returned, left, ROUNDS)
     assert returned
     assert left

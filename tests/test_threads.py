@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from helpers import error_in_thread
 
 from aiopubsub import (
     ConsumeQueueNotFoundError,
@@ -31,19 +32,6 @@ class ThreadRecorder:
 
     def __call__(self, key: Key, message: Any) -> None:
         self.got.append((message, threading.get_ident()))
-
-
-def error_in_thread(function: Callable[..., object], *args: Any) -> BaseException | None:
-    """Call ``function(*args)`` in another thread; return what it raised there, if anything.
-
-    The loop is blocked meanwhile: a call that waited for the loop fails here, after a bound,
-    instead of hanging.
-    """
-    pool = ThreadPoolExecutor(max_workers=1)
-    try:
-        return pool.submit(function, *args).exception(timeout=5)
-    finally:
-        pool.shutdown(wait=False)
 
 
 async def consume_n(subscriber: Subscriber, n: int) -> list[Any]:
