@@ -12,7 +12,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from helpers import drain
+from helpers import drain, wait_blocked, wait_until
 
 from aiopubsub import (
     ErrorContext,
@@ -60,17 +60,18 @@ async def test_stress_cancelled_consumers_lose_nothing(hub: Hub) -> None:
             if variant == 4:
                 consumers.append(asyncio.create_task(subscriber.consume()))
             if variant:
-                await asyncio.sleep(0)  # the consumers start and wait on the empty queue
+                await wait_blocked(*consumers)  # they wait on the empty queue
             if variant == 3:
                 consumers[0].cancel()  # cancelled while waiting, before the publish
             hub.publish("a", n)  # wakes the first consumer still waiting
             if variant == 2:
-                await asyncio.sleep(0)  # the woken consumer takes the message
+                await wait_until(consumers[0].done)  # the woken consumer takes the message
             # variant 0: cancelled before it ever ran; 1 and 4: woken but not yet run.
             consumers[0].cancel()
             if variant == 4:
-                await asyncio.sleep(0)  # the wake-up passes on to the second consumer
-                await asyncio.sleep(0)
+                # The first ends cancelled, passing its wake-up on to the second, which is
+                # then cancelled in turn, woken but not yet run.
+                await wait_until(consumers[0].done)
                 consumers[1].cancel()
             await asyncio.wait(consumers)
             returned.extend(m for m in map(outcome, consumers) if m is not None)
@@ -93,10 +94,12 @@ async def test_stress_timed_out_consumers_lose_nothing(hub: Hub, subscriber: Sub
             if variant == 1:
                 hub.publish("a", n)  # already queued: returned at once, even with timeout=0
             consumer = asyncio.create_task(subscriber.consume(timeout=0 if variant < 3 else 1e-6))
-            await asyncio.sleep(0)  # the consumer waits; its timeout is due
+            # Loop turns counted on purpose: they are the race under test. After one turn the
+            # consumer waits and its timeout is due; after a second, the timeout may have fired.
+            await asyncio.sleep(0)
             if variant != 1:
                 # variant 0 and 3: wakes the consumer, whose timeout may fire first;
-                # variant 2: published after the step below.
+                # variant 2: published one turn later still.
                 if variant == 2:
                     await asyncio.sleep(0)
                 hub.publish("a", n)
@@ -234,7 +237,9 @@ async def test_stress_hub_aclose_leaves_the_tasks_as_before_the_hub() -> None:
     for n in range(500):
         hub.publish("a", n)
         hub.publish(("a", "b"), n)
-    await asyncio.sleep(0)  # everything starts
+    # Everything starts: each consumer takes a message, the waiter waits.
+    await wait_until(lambda: all(consumer.done() for consumer in consumers))
+    await wait_blocked(waiter)
     async with asyncio.timeout(10):
         await hub.aclose(timeout=0.05)
     # The hub's own tasks are gone; what is left is ours.
