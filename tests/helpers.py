@@ -132,8 +132,9 @@ async def wait_blocked(*tasks: asyncio.Task[Any], timeout: float = WAIT) -> None
 
 
 async def settle(timeout: float = WAIT) -> None:
-    """Wait until every other task of the loop is :func:`blocked`: nothing more happens
-    until something from outside (the test, a timer, the network) does something.
+    """Wait until every callback already scheduled on the loop has run and every other task
+    of the loop is :func:`blocked`: nothing more happens until something from outside (the
+    test, a timer, the network) does something.
 
     This is the barrier for asserting that something did *not* happen: whatever could still
     happen has had its chance. A task that never blocks (one that yields in a loop) makes
@@ -142,10 +143,13 @@ async def settle(timeout: float = WAIT) -> None:
     :raises TimeoutError: if some task still has work after ``timeout`` seconds.
     """
     current = asyncio.current_task()
-    await wait_until(
-        lambda: all(blocked(task) for task in asyncio.all_tasks() if task is not current),
-        timeout,
-    )
+    async with asyncio.timeout(timeout):
+        while True:
+            # The loop's ready queue is first in, first out (in asyncio and in uvloop): this
+            # task resumes only after every callback that was ready before it.
+            await asyncio.sleep(0)
+            if all(blocked(task) for task in asyncio.all_tasks() if task is not current):
+                return
 
 
 # -- queues -------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import logging
 from typing import Any
 
 import pytest
-from helpers import AsyncRecorder, settle
+from helpers import AsyncRecorder, settle, wait_blocked
 
 from aiopubsub import (
     Hub,
@@ -356,14 +356,15 @@ async def test_listener_removal_task_can_be_cancelled_and_the_removal_stays_done
         try:
             await never_ends.wait()
         finally:
-            await asyncio.sleep(0)  # takes one more turn to stop once cancelled
+            # Two more loop turns to stop once cancelled: the removal must wait them out.
+            await asyncio.sleep(0)
             await asyncio.sleep(0)
 
     subscriber.add_async_listener("a", stubborn)
     hub.publish("a", 1)
     await settle()
     removal = asyncio.create_task(subscriber.remove_all_listeners())
-    await asyncio.sleep(0)  # the removal waits for the listener's task
+    await wait_blocked(removal)  # the removal waits for the listener's task
     removal.cancel()
     with pytest.raises(asyncio.CancelledError):
         await removal
