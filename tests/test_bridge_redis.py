@@ -543,13 +543,21 @@ async def test_bridge_survives_its_hub_closing_first(redis_server: RedisServer) 
     ns = fresh_namespace()
     a, b = Hub(), Hub()
     at_b = collector(b, ("x",), "x")
-    async with bridge(a, redis_server, ns), bridge(b, redis_server, ns) as bridge_b:
+    async with (
+        bridge(a, redis_server, ns) as bridge_a,
+        bridge(b, redis_server, ns) as bridge_b,
+        plain_client(redis_server) as client,
+    ):
         a.publish("x", 1)
         await wait_until(lambda: at_b)
         b.close()
         a.publish("x", 2)  # arrives at a closed hub: dropped quietly
         a.publish("y", 3)
-        await asyncio.sleep(0.05)  # let it arrive, if it were to break anything
+        await wait_until(lambda: bridge_a.statistics().sent == 3)  # Redis has both
+        # A barrier: b's bridge reads its messages in order, so once it has counted this
+        # undecodable one, it has read 2 and 3 before it.
+        await client.publish(channel_of(ns, ("x",)), b"not json")
+        await wait_until(lambda: bridge_b.statistics().decode_errors == 1)
         assert bridge_b.status is BridgeState.CONNECTED
     assert at_b == [(Key("x"), 1)]
 

@@ -140,7 +140,7 @@ async def test_stress_failing_listener_beside_two_healthy_ones() -> None:
         raise ValueError(message)
 
     async def second(key: Key, message: Any) -> None:
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # yields on each message, as real work would
         healthy[1].append(message)
         seen()
 
@@ -220,7 +220,7 @@ async def test_stress_hub_aclose_leaves_the_tasks_as_before_the_hub() -> None:
     stuck = asyncio.Event()
 
     async def quick(key: Key, message: Any) -> None:
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # yields on each message, as real work would
 
     async def failing(key: Key, message: Any) -> None:
         raise ValueError(message)

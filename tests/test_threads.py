@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from helpers import error_in_thread
+from helpers import error_in_thread, wait_blocked, wait_until
 
 from aiopubsub import (
     ConsumeQueueNotFoundError,
@@ -118,7 +118,7 @@ async def test_publish_from_another_thread_raises_and_delivers_nothing(
         calls.got.clear()
     if route == "cached-with-a-waiting-consumer":
         consumer = asyncio.create_task(subscriber.consume())
-        await asyncio.sleep(0)  # the consumer waits
+        await wait_blocked(consumer)
     try:
         before = hub.statistics()
         error = error_in_thread(hub.publish, "a", 1)
@@ -164,7 +164,7 @@ async def test_publish_from_another_thread_to_several_queues_raises_before_any_i
     first.consume_nowait()
     second.consume_nowait()
     consumer = asyncio.create_task(second.consume())
-    await asyncio.sleep(0)  # the consumer waits
+    await wait_blocked(consumer)
     try:
         error = error_in_thread(hub.publish, "a", 1)
         assert isinstance(error, WrongThreadError)
@@ -304,8 +304,11 @@ async def test_publish_threadsafe_checks_the_key_in_the_calling_thread(
     subscriber.subscribe(("a", "*"))
     raised = error_in_thread(hub.publish_threadsafe, key, 1)
     assert isinstance(raised, error)
-    await asyncio.sleep(0)  # anything scheduled would arrive now
-    await asyncio.sleep(0)
+    assert subscriber.statistics().queued == 0
+    # A marker sent the same way afterwards arrives after anything the refused call scheduled.
+    assert error_in_thread(hub.publish_threadsafe, ("a", "marker"), 2) is None
+    await wait_until(lambda: subscriber.statistics().queued)
+    assert subscriber.consume_nowait() == (Key("a", "marker"), 2)
     assert subscriber.statistics().queued == 0
 
 
@@ -327,8 +330,7 @@ async def test_publish_threadsafe_arriving_after_the_hub_closed_is_dropped_quiet
     try:
         assert error_in_thread(hub.publish_threadsafe, "a", 1) is None
         hub.close()  # before the message reached the loop
-        await asyncio.sleep(0)  # it arrives now
-        await asyncio.sleep(0)
+        await wait_until(lambda: hub.statistics().dropped == 1)  # it arrived, and was dropped
     finally:
         loop.set_exception_handler(None)
     assert loop_errors == []
