@@ -1,5 +1,5 @@
 """What the tests share: callbacks that record, waits on a condition, taking what is queued,
-and calling something in another thread."""
+the event loop under test, other threads and child processes."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from aiopubsub import Key, SlowConsumerError, Subscriber, SubscriberClosedError
 
+T = TypeVar("T")
 Tag = TypeVar("Tag")
 
 #: The root of this checkout.
@@ -23,6 +24,18 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Bound, in seconds, of every wait for something that should happen. Generous for a loaded
 #: machine; passing tests take a tiny fraction of it. Never an assertion on elapsed time.
 WAIT = 10.0
+
+#: The event loops the suite can run under, by the name ``--loop`` takes (see conftest.py).
+LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {"asyncio": asyncio.new_event_loop}
+try:
+    import uvloop
+except ImportError:  # pragma: no cover - it is in the test extra; conftest.py says so if missing
+    pass
+else:
+    LOOPS["uvloop"] = uvloop.new_event_loop
+
+#: The name of the loop this run tests; conftest.py sets it from ``--loop``.
+loop_name = "asyncio"
 
 # -- callbacks that record ----------------------------------------------------------------------
 
@@ -168,7 +181,18 @@ def drain(subscriber: Subscriber, subscription_id: str = "default") -> list[Any]
             return got
 
 
-# -- threads and processes ---------------------------------------------------------------------
+# -- the loop, threads and processes -----------------------------------------------------------
+
+
+def new_loop() -> asyncio.AbstractEventLoop:
+    """A new event loop of the kind this run tests (``--loop``)."""
+    return LOOPS[loop_name]()
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """Like ``asyncio.run(main)``, on a new loop of the kind this run tests (``--loop``)."""
+    with asyncio.Runner(loop_factory=new_loop) as runner:
+        return runner.run(main)
 
 
 def error_in_thread(function: Callable[..., object], *args: Any) -> BaseException | None:

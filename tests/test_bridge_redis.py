@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 import redis_server as redis_server_module
-from helpers import ROOT, WAIT, python_env, run_python, wait_until
+from helpers import ROOT, WAIT, python_env, run, run_python, wait_until
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis_server import RedisServer, fresh_redis_server, redis_server
@@ -655,7 +655,7 @@ def test_bridge_delivers_exactly_the_keys_the_local_matcher_accepts(
     redis_server: RedisServer, pattern: tuple[str, ...], keys: list[tuple[str, ...]]
 ) -> None:
     keys = [key for key in keys if key != ("end of test",)]
-    delivered = asyncio.run(keys_through_redis(redis_server, pattern, keys))
+    delivered = run(keys_through_redis(redis_server, pattern, keys))
     assert delivered == {Key(*key) for key in keys if matches(key, pattern)}
 
 

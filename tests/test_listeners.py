@@ -8,7 +8,7 @@ import logging
 from typing import Any
 
 import pytest
-from helpers import AsyncRecorder, settle, wait_blocked
+from helpers import AsyncRecorder, run, settle, wait_blocked
 
 from aiopubsub import (
     Hub,
@@ -265,8 +265,8 @@ def test_remove_all_listeners_without_await_warns_nothing() -> None:
         return tasks
 
     # filterwarnings=error turns any "never awaited" or "Task was destroyed" into a failure;
-    # asyncio.run also cancels and reports anything left behind.
-    tasks = asyncio.run(main())
+    # run(), like asyncio.run, also cancels and reports anything left behind.
+    tasks = run(main())
     assert all(task.cancelled() for task in tasks)
 
 

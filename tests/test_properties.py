@@ -10,7 +10,7 @@ from typing import Any
 
 import oracle
 import pytest
-from helpers import Tagged
+from helpers import Tagged, new_loop
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -556,7 +556,7 @@ class HubMachine(RuleBasedStateMachine):
     def consume(self, data: st.DataObject) -> None:
         sub = data.draw(st.sampled_from([sub for sub in QUEUE_SUBS if self.expected[sub]]))
         if self.runner is None:
-            self.runner = asyncio.Runner()
+            self.runner = asyncio.Runner(loop_factory=new_loop)
         got = self.runner.run(self.consume_one(sub))
         assert got == self.expected[sub].pop(0)
 

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from helpers import error_in_thread, wait_blocked, wait_until
+from helpers import error_in_thread, run, wait_blocked, wait_until
 
 from aiopubsub import (
     ConsumeQueueNotFoundError,
@@ -235,7 +235,7 @@ def test_queue_made_before_the_loop_thread_overflows_in_the_hubs_thread() -> Non
 
     pool = ThreadPoolExecutor(max_workers=1)
     try:
-        got = pool.submit(asyncio.run, in_the_loop_thread()).result(timeout=5)
+        got = pool.submit(run, in_the_loop_thread()).result(timeout=5)
     finally:
         pool.shutdown()
     assert got == [2, 3]
