@@ -79,7 +79,7 @@ async def test_subscriber_close_removes_every_subscription_and_listener(
     subscriber.subscribe(("b", "*"), "q")
     subscriber.sync_subscribe("c", Recorder(), "cb")
     subscriber.add_sync_listener("d", Recorder())
-    listener = AsyncRecorder(step=True)
+    listener = AsyncRecorder()
     subscriber.add_async_listener("e", listener)
     assert subscribed_keys(hub) == {Key("a"), Key("b", "*"), Key("c"), Key("d"), Key("e")}
     subscriber.close()
@@ -122,7 +122,7 @@ async def test_closed_subscriber_refuses_new_subscriptions(
     with pytest.raises(SubscriberClosedError):
         subscriber.add_sync_listener("a", Recorder())
     with pytest.raises(SubscriberClosedError):
-        subscriber.add_async_listener("a", AsyncRecorder(step=True))
+        subscriber.add_async_listener("a", AsyncRecorder())
     assert not hub.has_subscribers()
 
 
