@@ -180,10 +180,11 @@ class Hub(HubCore):
         if self._closed:
             # Closed already: the listener tasks may still be finishing; wait for them too.
             return [task for s in list(self._subscribers) for task in s._shutdown(drain)]
+        # Routes first: then the subscribers' unsubscribing finds nothing left to announce.
+        self._close_routes()
         tasks = []
         for subscriber in list(self._subscribers):
             tasks.extend(subscriber._shutdown(drain))
-        self._close_routes()
         for waiter in self._waiters:
             if not waiter.done():
                 waiter.set_exception(HubClosedError(f"{self!r} was closed"))

@@ -1,12 +1,48 @@
-"""Shared fixtures: a fresh hub and a subscriber on it for every test."""
+"""Shared fixtures: a fresh hub and a subscriber on it for every test; the ``--loop`` option,
+which runs the whole suite under the default asyncio loop or under uvloop."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator, Mapping
 
+import helpers
 import pytest
 
 import aiopubsub
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--loop",
+        choices=["asyncio", "uvloop"],
+        default="asyncio",
+        help="the event loop every test runs under (default: asyncio)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    name = config.getoption("loop")
+    if name not in helpers.LOOPS:
+        raise pytest.UsageError(
+            f"--loop={name} needs the {name} package: pip install {name}"
+            " (it is in aiopubsub's test extra)"
+        )
+    helpers.loop_name = name
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"event loop: {helpers.loop_name}"
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """pytest-asyncio's hook: every async test and fixture runs on a loop from this factory.
+
+    One factory only, so that test ids stay as they are.
+    """
+    return {helpers.loop_name: helpers.new_loop}
 
 
 @pytest.fixture

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-RUN = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
+from helpers import ROOT, run_python
+
+RUN = ROOT / "benchmarks" / "run.py"
 
 #: Every workload the suite must report, with the implementation that runs it.
 EXPECTED = {
@@ -21,13 +21,7 @@ EXPECTED = {
 def test_run_quick_reports_a_positive_figure_for_every_workload(tmp_path: Path) -> None:
     output = tmp_path / "results.json"
     # --impl ours: no network, no original; --quick keeps the run to a few seconds.
-    completed = subprocess.run(
-        [sys.executable, str(RUN), "--quick", "--impl", "ours", "--json", str(output)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    completed = run_python(str(RUN), "--quick", "--impl", "ours", "--json", str(output))
     assert completed.returncode == 0, completed.stderr
     report = json.loads(output.read_text(encoding="utf-8"))
     results = {(result["name"], result["impl"]): result for result in report["results"]}
@@ -41,13 +35,7 @@ def test_run_quick_reports_a_positive_figure_for_every_workload(tmp_path: Path) 
 
 
 def test_debug_cost_quick_reports_both_operations() -> None:
-    completed = subprocess.run(
-        [sys.executable, str(RUN.with_name("debug_cost.py")), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    completed = run_python(str(RUN.with_name("debug_cost.py")), "--quick")
     assert completed.returncode == 0, completed.stderr
     lines = completed.stdout.splitlines()
     assert [line.split("  ")[0] for line in lines] == [

@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 import pytest
+from helpers import Recorder, drain, wait_blocked, wait_until
 
 from aiopubsub import (
     ConsumeQueueNotFoundError,
@@ -26,35 +27,6 @@ from aiopubsub import (
 from aiopubsub.utils import ThrottledPublisher
 
 SLOW = Key("Hub", "slowSubscriber", "*")
-
-
-class Recorder:
-    """A sync callback that records every ``(key, message)`` it is called with."""
-
-    def __init__(self) -> None:
-        self.got: list[tuple[Key, Any]] = []
-
-    def __call__(self, key: Key, message: Any) -> None:
-        self.got.append((key, message))
-
-
-def drain(subscriber: Subscriber, subscription_id: str = "default") -> list[Any]:
-    """Take every queued message of ``subscription_id`` without waiting; return the messages.
-
-    Stops at an empty queue, whether it is open, closed or disconnected.
-    """
-    got = []
-    while True:
-        try:
-            got.append(subscriber.consume_nowait(subscription_id)[1])
-        except (asyncio.QueueEmpty, SlowConsumerError, SubscriberClosedError):
-            return got
-
-
-async def settle() -> None:
-    """Let every ready task run a few times."""
-    for _ in range(5):
-        await asyncio.sleep(0)
 
 
 # -- configuring the bound ----------------------------------------------------------------------
@@ -457,7 +429,7 @@ async def test_apublish_waits_for_room_then_delivers(hub: Hub, subscriber: Subsc
     subscriber.subscribe("a", maxsize=1, overflow=Overflow.DROP_NEWEST)
     hub.publish("a", 0)
     task = asyncio.create_task(hub.apublish("a", 1))
-    await settle()
+    await wait_blocked(task)
     assert not task.done()
     assert subscriber.statistics().dropped == 0
     assert subscriber.consume_nowait() == (Key("a"), 0)
@@ -476,9 +448,9 @@ async def test_apublish_waits_for_every_bounded_queue(hub: Hub) -> None:
     hub.publish("a", 0)
     hub.publish("a", 1)  # one drops 0
     task = asyncio.create_task(hub.apublish("a", 2))
-    await settle()
+    await wait_blocked(task)
     one.consume_nowait()
-    await settle()
+    await wait_blocked(task)
     assert not task.done()  # two is still full
     two.consume_nowait()
     async with asyncio.timeout(1):
@@ -504,7 +476,7 @@ async def test_apublish_never_waits_for_a_closed_queue(hub: Hub) -> None:
     closed.subscribe("a")
     hub.publish("a", 0)
     task = asyncio.create_task(hub.apublish("a", 1))
-    await settle()
+    await wait_blocked(task)
     assert not task.done()
     closed.close()
     async with asyncio.timeout(1):
@@ -521,7 +493,7 @@ async def test_apublish_stops_waiting_for_a_queue_that_is_unsubscribed(
     other.subscribe("a")
     hub.publish("a", 0)
     task = asyncio.create_task(hub.apublish("a", 1))
-    await settle()
+    await wait_blocked(task)
     subscriber.unsubscribe("a")
     try:
         async with asyncio.timeout(0.5):
@@ -549,7 +521,7 @@ async def test_apublish_raises_when_the_hub_closes_while_waiting(
     subscriber.subscribe("a", maxsize=1)
     hub.publish("a", 0)
     task = asyncio.create_task(hub.apublish("a", 1))
-    await settle()
+    await wait_blocked(task)
     await hub.aclose()
     async with asyncio.timeout(1):
         with pytest.raises(HubClosedError):
@@ -563,7 +535,7 @@ async def test_apublish_cancelled_while_waiting_publishes_nothing_and_passes_the
     hub.publish("a", 0)
     first = asyncio.create_task(hub.apublish("a", 1))
     second = asyncio.create_task(hub.apublish("a", 2))
-    await settle()  # both wait for room
+    await wait_blocked(first, second)  # both wait for room
     subscriber.consume_nowait()  # room for one: the first is woken...
     first.cancel()  # ...and cancelled before it runs: the room passes to the second
     async with asyncio.timeout(1):
@@ -580,7 +552,7 @@ async def test_publisher_apublish_waits_under_its_prefix(
     subscriber.subscribe(("pub", "a"), maxsize=1)
     publisher.publish("a", 0)
     task = asyncio.create_task(publisher.apublish("a", 1))
-    await settle()
+    await wait_blocked(task)
     assert not task.done()
     assert subscriber.consume_nowait() == (Key("pub", "a"), 0)
     async with asyncio.timeout(1):
@@ -628,7 +600,7 @@ async def test_consume_timeout_returns_a_message_that_arrives_in_time(
 ) -> None:
     subscriber.subscribe("a")
     consumer = asyncio.create_task(subscriber.consume(timeout=5))
-    await asyncio.sleep(0)  # the consumer waits
+    await wait_blocked(consumer)
     hub.publish("a", 1)
     async with asyncio.timeout(1):
         assert await consumer == (Key("a"), 1)
@@ -639,7 +611,9 @@ async def test_consume_timing_out_as_a_message_arrives_loses_nothing(
 ) -> None:
     subscriber.subscribe("a", maxsize=2)
     consumer = asyncio.create_task(subscriber.consume(timeout=0))
-    await asyncio.sleep(0)  # the consumer waits; its timeout is already due
+    # One loop turn exactly, the state under test: the consumer has started waiting and its
+    # timeout is already due, but has not fired yet.
+    await asyncio.sleep(0)
     hub.publish("a", 1)  # wakes it, but the timeout fires before it runs
     async with asyncio.timeout(1):
         await asyncio.wait([consumer])
@@ -704,7 +678,8 @@ async def test_messages_yields_in_order_until_the_subscriber_is_closed(
 
     reader = asyncio.create_task(read())
     hub.publish("a", 1)
-    await asyncio.sleep(0)  # the reader takes it and waits again
+    await wait_until(lambda: got)
+    await wait_blocked(reader)  # it took 1 and waits again
     hub.publish("b", 2)
     hub.publish("a", 3)
     subscriber.close()

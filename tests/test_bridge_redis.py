@@ -11,7 +11,7 @@ import subprocess
 import sys
 import textwrap
 import types
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 import redis_server as redis_server_module
+from helpers import ROOT, WAIT, python_env, run, run_python, wait_until
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis_server import RedisServer, fresh_redis_server, redis_server
@@ -39,11 +40,8 @@ from aiopubsub.bridges.redis import (
 
 __all__ = ["fresh_redis_server", "redis_server"]  # fixtures, imported to be found
 
-ROOT = Path(__file__).resolve().parent.parent
 PEER = Path(__file__).resolve().parent / "bridge_peer.py"
 EXAMPLE = ROOT / "examples" / "redis_price_feed.py"
-#: Bound of every wait on Redis: generous for a loaded CI machine; passing tests take far less.
-WAIT = 10.0
 _namespaces = itertools.count()
 
 
@@ -71,13 +69,6 @@ def collector(hub: Hub, pattern: tuple[str, ...], name: str) -> list[tuple[Key, 
 
     aiopubsub.Subscriber(hub, name).add_sync_listener(Key(*pattern), collect)
     return received
-
-
-async def wait_until(condition: Callable[[], object], timeout: float = WAIT) -> None:
-    """Step the loop until ``condition()`` holds."""
-    async with asyncio.timeout(timeout):
-        while not condition():  # noqa: ASYNC110 - statistics and lists have no event to wait on
-            await asyncio.sleep(0.005)
 
 
 @asynccontextmanager
@@ -467,6 +458,8 @@ async def test_bridge_reconnects_after_redis_restarts_and_counts_the_gap(
         await bridge_a.sync(WAIT)
         a.publish(("tick", "x"), 15)
         await wait_until(lambda: at_b[-1][1] == 15)
+        # b can have 15 before a has Redis's acknowledgement of it: wait for that too.
+        await wait_until(lambda: bridge_a.statistics().buffered == 0)
         stats_a, stats_b = bridge_a.statistics(), bridge_b.statistics()
     received = [message for _, message in at_b]
     assert received[:5] == [0, 1, 2, 3, 4]
@@ -550,13 +543,21 @@ async def test_bridge_survives_its_hub_closing_first(redis_server: RedisServer) 
     ns = fresh_namespace()
     a, b = Hub(), Hub()
     at_b = collector(b, ("x",), "x")
-    async with bridge(a, redis_server, ns), bridge(b, redis_server, ns) as bridge_b:
+    async with (
+        bridge(a, redis_server, ns) as bridge_a,
+        bridge(b, redis_server, ns) as bridge_b,
+        plain_client(redis_server) as client,
+    ):
         a.publish("x", 1)
         await wait_until(lambda: at_b)
         b.close()
         a.publish("x", 2)  # arrives at a closed hub: dropped quietly
         a.publish("y", 3)
-        await asyncio.sleep(0.05)  # let it arrive, if it were to break anything
+        await wait_until(lambda: bridge_a.statistics().sent == 3)  # Redis has both
+        # A barrier: b's bridge reads its messages in order, so once it has counted this
+        # undecodable one, it has read 2 and 3 before it.
+        await client.publish(channel_of(ns, ("x",)), b"not json")
+        await wait_until(lambda: bridge_b.statistics().decode_errors == 1)
         assert bridge_b.status is BridgeState.CONNECTED
     assert at_b == [(Key("x"), 1)]
 
@@ -570,13 +571,6 @@ def test_bridge_backoff_is_fully_jittered_and_capped(failures: int) -> None:
 
 
 # -- across processes -------------------------------------------------------------------------
-
-
-def python_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env.pop("PYTHONWARNINGS", None)
-    return env
 
 
 async def test_bridge_two_processes_exchange_both_ways(redis_server: RedisServer) -> None:
@@ -614,15 +608,7 @@ async def test_bridge_two_processes_exchange_both_ways(redis_server: RedisServer
 
 
 def test_bridge_example_redis_price_feed_runs(redis_server: RedisServer) -> None:
-    done = subprocess.run(
-        [sys.executable, "-W", "error", str(EXAMPLE)],
-        cwd=ROOT,
-        env=python_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_python("-W", "error", str(EXAMPLE), timeout=60)
     assert done.returncode == 0, done.stderr
     assert "trader" in done.stdout
     assert "feed" in done.stdout
@@ -635,14 +621,7 @@ def test_bridge_example_redis_price_feed_runs(redis_server: RedisServer) -> None
 
 
 def test_bench_redis_quick_reports_the_ratio(redis_server: RedisServer) -> None:
-    done = subprocess.run(
-        [sys.executable, "-W", "error", str(ROOT / "benchmarks" / "bench_redis.py"), "--quick"],
-        env=python_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_python("-W", "error", str(ROOT / "benchmarks" / "bench_redis.py"), "--quick")
     assert done.returncode == 0, done.stderr
     assert re.search(r"^  bridge / single: \d+\.\dx$", done.stdout, re.MULTILINE), done.stdout
 
@@ -676,7 +655,7 @@ def test_bridge_delivers_exactly_the_keys_the_local_matcher_accepts(
     redis_server: RedisServer, pattern: tuple[str, ...], keys: list[tuple[str, ...]]
 ) -> None:
     keys = [key for key in keys if key != ("end of test",)]
-    delivered = asyncio.run(keys_through_redis(redis_server, pattern, keys))
+    delivered = run(keys_through_redis(redis_server, pattern, keys))
     assert delivered == {Key(*key) for key in keys if matches(key, pattern)}
 
 
@@ -870,33 +849,28 @@ def test_bridge_refuses_a_bare_key_as_pattern_collection() -> None:
         RedisBridge(Hub(), inbound="prices")
 
 
-def run_python(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-W", "error", "-c", code],
-        env=python_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_importing_aiopubsub_does_not_import_redis() -> None:
     done = run_python(
+        "-W",
+        "error",
+        "-c",
         "import sys, aiopubsub, aiopubsub.bridges\n"
-        "assert not any(m == 'redis' or m.startswith('redis.') for m in sys.modules)\n"
+        "assert not any(m == 'redis' or m.startswith('redis.') for m in sys.modules)\n",
     )
     assert done.returncode == 0, done.stderr
 
 
 def test_bridge_without_redis_says_what_to_install() -> None:
     done = run_python(
+        "-W",
+        "error",
+        "-c",
         "import sys\n"
         "sys.modules['redis'] = None\n"
         "try:\n"
         "    from aiopubsub.bridges.redis import RedisBridge\n"
         "except ImportError as exc:\n"
-        "    print(exc)\n"
+        "    print(exc)\n",
     )
     assert done.returncode == 0, done.stderr
     assert "pip install 'aiopubsub[redis]'" in done.stdout

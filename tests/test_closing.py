@@ -8,6 +8,7 @@ import warnings
 from typing import Any
 
 import pytest
+from helpers import AsyncRecorder, Recorder, settle, wait_blocked, wait_until
 
 from aiopubsub import (
     Hub,
@@ -19,27 +20,6 @@ from aiopubsub import (
 )
 
 REMOVED = Key("Hub", "removedSubscriber", "*")
-
-
-class Recorder:
-    """A sync callback that records every ``(key, message)`` it is called with."""
-
-    def __init__(self) -> None:
-        self.got: list[tuple[Key, Any]] = []
-
-    def __call__(self, key: Key, message: Any) -> None:
-        self.got.append((key, message))
-
-
-class AsyncRecorder:
-    """An async callback that records what it gets, stepping the loop once per message."""
-
-    def __init__(self) -> None:
-        self.got: list[Any] = []
-
-    async def __call__(self, key: Key, message: Any) -> None:
-        await asyncio.sleep(0)
-        self.got.append(message)
 
 
 class Stuck:
@@ -61,14 +41,8 @@ async def stuck_hub() -> tuple[Hub, Subscriber, Stuck]:
     stuck = Stuck()
     subscriber.add_async_listener("a", stuck)
     hub.publish("a", 1)
-    await asyncio.sleep(0)  # the listener gets stuck
+    await wait_until(lambda: stuck.got)  # the listener takes 1 and gets stuck
     return hub, subscriber, stuck
-
-
-async def settle() -> None:
-    """Let every ready task run a few times."""
-    for _ in range(5):
-        await asyncio.sleep(0)
 
 
 async def consume_all(subscriber: Subscriber) -> tuple[list[Any], BaseException | None]:
@@ -82,9 +56,10 @@ async def consume_all(subscriber: Subscriber) -> tuple[list[Any], BaseException 
 
 
 async def collect_garbage() -> None:
-    """Collect garbage, then step the loop once: a dropped subscriber unsubscribes from it."""
+    """Collect garbage, then settle: a dropped subscriber unsubscribes in a callback that its
+    finaliser schedules on the loop."""
     gc.collect()
-    await asyncio.sleep(0)
+    await settle()
 
 
 def subscribed_keys(hub: Hub) -> set[Key]:
@@ -156,7 +131,7 @@ async def test_waiting_consumer_gets_the_queue_then_subscriber_closed_error(
 ) -> None:
     subscriber.subscribe("a")
     waiting = asyncio.create_task(consume_all(subscriber))
-    await asyncio.sleep(0)  # the consumer waits on the empty queue
+    await wait_blocked(waiting)  # the consumer waits on the empty queue
     hub.publish("a", 1)
     hub.publish("a", 2)
     subscriber.close()
@@ -171,7 +146,7 @@ async def test_consumer_waiting_on_an_empty_queue_is_woken_by_close(
 ) -> None:
     subscriber.subscribe("a")
     waiting = [asyncio.create_task(subscriber.consume()) for _ in range(3)]
-    await asyncio.sleep(0)  # all of them wait
+    await wait_blocked(*waiting)
     subscriber.close()
     async with asyncio.timeout(1):
         results = await asyncio.gather(*waiting, return_exceptions=True)
@@ -187,7 +162,7 @@ async def test_async_for_ends_when_the_subscriber_closes(hub: Hub, subscriber: S
             got.append(message)
 
     reader = asyncio.create_task(read())
-    await asyncio.sleep(0)  # the reader waits
+    await wait_blocked(reader)
     hub.publish("a", 1)
     hub.publish("a", 2)
     subscriber.close()
@@ -207,13 +182,13 @@ async def test_subscriber_async_with_closes_it(hub: Hub) -> None:
 async def test_subscriber_aclose_lets_async_listeners_finish_the_queue(
     hub: Hub, subscriber: Subscriber
 ) -> None:
-    listener = AsyncRecorder()
+    listener = AsyncRecorder(step=True)
     subscriber.add_async_listener("a", listener)
     for n in range(10):
         hub.publish("a", n)
     async with asyncio.timeout(5):
         await subscriber.aclose()
-    assert listener.got == list(range(10))
+    assert listener.messages == list(range(10))
 
 
 async def test_subscriber_aclose_cancels_listeners_after_the_timeout(
@@ -224,7 +199,7 @@ async def test_subscriber_aclose_cancels_listeners_after_the_timeout(
     subscriber.add_async_listener("a", stuck)
     hub.publish("a", 1)
     hub.publish("a", 2)
-    await asyncio.sleep(0)  # the listener takes 1 and gets stuck
+    await wait_until(lambda: stuck.got)  # the listener takes 1 and gets stuck
     async with asyncio.timeout(5):
         await subscriber.aclose(timeout=0.01)
     assert stuck.got == [1]
@@ -241,7 +216,7 @@ async def test_hub_aclose_closes_every_subscriber_and_wakes_consumers() -> None:
     two.subscribe("b")
     hub.publish("a", 1)
     waiting = [asyncio.create_task(consume_all(s)) for s in (one, two)]
-    await asyncio.sleep(0)  # both consumers run
+    await wait_blocked(*waiting)  # one has taken 1; both wait for more
     await hub.aclose()
     async with asyncio.timeout(1):
         (got_one, error_one), (got_two, error_two) = await asyncio.gather(*waiting)
@@ -258,14 +233,14 @@ async def test_hub_aclose_lets_listeners_finish_and_leaves_no_task() -> None:
     before = asyncio.all_tasks()
     hub = Hub()
     subscriber = Subscriber(hub, "s")
-    listeners = [AsyncRecorder() for _ in range(3)]
+    listeners = [AsyncRecorder(step=True) for _ in range(3)]
     for listener in listeners:
         subscriber.add_async_listener("a", listener)
     for n in range(20):
         hub.publish("a", n)
     async with asyncio.timeout(5):
         await hub.aclose(timeout=5)
-    assert all(listener.got == list(range(20)) for listener in listeners)
+    assert all(listener.messages == list(range(20)) for listener in listeners)
     assert asyncio.all_tasks() == before
 
 
@@ -273,7 +248,7 @@ async def test_hub_aclose_cancels_listeners_after_the_timeout() -> None:
     before = asyncio.all_tasks()
     hub = Hub()
     subscriber = Subscriber(hub, "s")
-    stuck, healthy = Stuck(), AsyncRecorder()
+    stuck, healthy = Stuck(), AsyncRecorder(step=True)
     subscriber.add_async_listener("a", stuck)
     subscriber.add_async_listener("a", healthy)
     hub.publish("a", 1)
@@ -281,7 +256,7 @@ async def test_hub_aclose_cancels_listeners_after_the_timeout() -> None:
     async with asyncio.timeout(5):
         await hub.aclose(timeout=0.01)
     assert stuck.got == [1]
-    assert healthy.got == [1, 2]
+    assert healthy.messages == [1, 2]
     assert asyncio.all_tasks() == before
 
 
@@ -290,7 +265,7 @@ async def test_hub_aclose_awaited_twice_concurrently_waits_both_times() -> None:
     before = asyncio.all_tasks()
     hub, _subscriber, stuck = await stuck_hub()
     first = asyncio.create_task(hub.aclose(timeout=5))
-    await asyncio.sleep(0)  # the first aclose() is waiting for the listener
+    await wait_blocked(first)  # the first aclose() waits for the listener
     second = asyncio.create_task(hub.aclose(timeout=5))
     await settle()
     try:
@@ -351,7 +326,7 @@ async def test_closed_hub_refuses_publish_and_subscribe() -> None:
 
 async def test_hub_closing_wakes_wait_for(hub: Hub) -> None:
     waiter = asyncio.create_task(hub.wait_for("a"))
-    await asyncio.sleep(0)  # wait_for subscribes
+    await wait_until(lambda: hub.has_subscribers("a"))  # wait_for subscribes
     await hub.aclose()
     async with asyncio.timeout(1):
         with pytest.raises(HubClosedError):
@@ -409,7 +384,6 @@ async def test_dropped_subscriber_callbacks_keep_working_without_warning(hub: Hu
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         await collect_garbage()
-        await settle()
     assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
     hub.publish("a", 1)
     hub.publish("b", 2)
@@ -436,7 +410,7 @@ async def test_dropped_subscriber_keeps_its_callbacks_and_loses_its_queues(hub: 
 
 async def test_wait_for_returns_the_first_match_and_unsubscribes(hub: Hub) -> None:
     waiter = asyncio.create_task(hub.wait_for(("a", "*"), lambda key, message: message > 1))
-    await asyncio.sleep(0)  # wait_for subscribes
+    await wait_until(lambda: hub.has_subscribers(("a", "x")))  # wait_for subscribes
     assert hub.subscriptions() == {Key("a", "*"): 1}
     hub.publish(("a", "x"), 1)
     hub.publish(("a", "y"), 2)
@@ -449,7 +423,7 @@ async def test_wait_for_returns_the_first_match_and_unsubscribes(hub: Hub) -> No
 
 async def test_wait_for_without_predicate_takes_anything(hub: Hub) -> None:
     waiter = asyncio.create_task(hub.wait_for("a"))
-    await asyncio.sleep(0)  # wait_for subscribes
+    await wait_until(lambda: hub.has_subscribers("a"))  # wait_for subscribes
     hub.publish("a", None)
     async with asyncio.timeout(1):
         assert await waiter == (Key("a"), None)
@@ -465,7 +439,7 @@ async def test_wait_for_timeout_raises_and_unsubscribes(hub: Hub) -> None:
 
 async def test_wait_for_cancelled_unsubscribes(hub: Hub) -> None:
     waiter = asyncio.create_task(hub.wait_for("a"))
-    await asyncio.sleep(0)  # wait_for subscribes
+    await wait_until(lambda: hub.has_subscribers("a"))  # wait_for subscribes
     assert hub.has_subscribers("a")
     waiter.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -482,7 +456,7 @@ async def test_wait_for_predicate_error_propagates_and_unsubscribes(hub: Hub) ->
         raise LookupError(message)
 
     waiter = asyncio.create_task(hub.wait_for("a", predicate))
-    await asyncio.sleep(0)  # wait_for subscribes
+    await wait_until(lambda: hub.subscriptions() == {Key("a"): 2})  # wait_for subscribes
     hub.publish("a", "bad")  # does not raise here
     async with asyncio.timeout(1):
         with pytest.raises(LookupError, match=r"^bad$"):
@@ -496,7 +470,7 @@ async def test_wait_for_announces_its_temporary_subscription(hub: Hub) -> None:
     removed = Recorder()
     hub.add_subscriber(REMOVED, removed)
     waiter = asyncio.create_task(hub.wait_for("a"))
-    await asyncio.sleep(0)  # wait_for subscribes
+    await wait_until(lambda: hub.has_subscribers("a"))  # wait_for subscribes
     hub.publish("a", 1)
     async with asyncio.timeout(1):
         await waiter

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from helpers import settle, wait_until
 
 from aiopubsub import Hub, InvalidKeyError, Key, Publisher, Subscriber
 from aiopubsub.loop import Loop
@@ -55,11 +57,12 @@ async def test_throttled_publisher_waits_until_queues_drain(
     hub: Hub, subscriber: Subscriber
 ) -> None:
     subscriber.subscribe(("p", "*"))
-    sleeps: list[float] = []
+    waits: list[float] = []
 
-    def delays() -> list[float]:
-        sleeps.append(0)
-        return [0.0]
+    def delays() -> Iterator[float]:
+        while True:  # each delay taken is one check that found the queues too full
+            waits.append(0.0)
+            yield 0.0
 
     throttled = ThrottledPublisher(
         hub, Publisher(hub, "p"), max_qsize=2, delay_sequence_factory=delays
@@ -68,8 +71,7 @@ async def test_throttled_publisher_waits_until_queues_drain(
     await throttled.publish("y", 2)
     assert hub.get_subscriber_queue_sizes(("p", "y")) == (2,)
     publishing = asyncio.ensure_future(throttled.publish("x", 3))
-    for _ in range(5):
-        await asyncio.sleep(0)
+    await wait_until(lambda: len(waits) >= 3)  # it has found the queues too full, again
     assert not publishing.done()  # Three queued, more than max_qsize.
     assert await subscriber.consume() == (Key("p", "x"), 1)
     async with asyncio.timeout(5):
@@ -173,15 +175,14 @@ async def test_loop_runs_until_stopped() -> None:
     assert not loop.is_running
     loop.start()
     loop.start()  # Already running: nothing changes.
-    for _ in range(5):
-        await asyncio.sleep(0)
+    await wait_until(lambda: len(runs) >= 3)
     assert loop.is_running
     assert len(runs) >= 3
     async with asyncio.timeout(5):
         await loop.stop_wait()
     assert not loop.is_running
     count = len(runs)
-    await asyncio.sleep(0)
+    await settle()  # it would run again now, if it could
     assert len(runs) == count
 
 
@@ -193,13 +194,16 @@ async def test_loop_stop_without_wait_and_restart() -> None:
 
     loop = Loop(work, delay=0, name="worker")
     loop.start()
-    await asyncio.sleep(0)
+    await wait_until(lambda: runs)
+    first = loop.task
+    assert first is not None
     loop.stop()
-    await asyncio.sleep(0)
+    await wait_until(first.done)
     assert not loop.is_running
     assert "worker" in repr(loop)
+    count = len(runs)
     loop.start()
-    await asyncio.sleep(0)
+    await wait_until(lambda: len(runs) > count)
     assert loop.is_running
     await loop.stop_wait()
 
@@ -213,18 +217,17 @@ async def test_loop_stop_then_start_at_once_runs_again() -> None:
 
     loop = Loop(work, delay=0)
     loop.start()
-    await asyncio.sleep(0)
+    await wait_until(lambda: runs)
     loop.stop()
     assert not loop.is_running
     old = loop.task
     loop.start()
     assert loop.is_running
     assert loop.task is not old
-    for _ in range(5):
-        await asyncio.sleep(0)
+    assert old is not None
+    await wait_until(old.done)
     count = len(runs)
-    for _ in range(5):
-        await asyncio.sleep(0)
+    await wait_until(lambda: len(runs) > count)
     assert len(runs) > count  # the new task runs
     async with asyncio.timeout(5):
         await loop.stop_wait()

@@ -9,6 +9,7 @@ from typing import Any
 
 import oracle
 import pytest
+from helpers import Recorder
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from strategies import concrete_keys, patterns
@@ -34,16 +35,6 @@ steps = st.lists(
     st.one_of(st.sampled_from(QUEUE_KEYS), st.just("consume")),
     max_size=60,
 )
-
-
-class Recorder:
-    """A sync callback that records every ``(key, message)`` it is called with."""
-
-    def __init__(self) -> None:
-        self.got: list[tuple[Key, Any]] = []
-
-    def __call__(self, key: Key, message: Any) -> None:
-        self.got.append((key, message))
 
 
 class BoundedModel:

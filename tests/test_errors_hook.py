@@ -3,7 +3,6 @@ exception tree."""
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import dataclasses
 import logging
@@ -11,6 +10,7 @@ import re
 from typing import Any
 
 import pytest
+from helpers import Recorder, settle
 
 import aiopubsub
 from aiopubsub import (
@@ -40,16 +40,6 @@ class Hook:
         self.got.append((exc, context))
 
 
-class Recorder:
-    """A sync callback that records every ``(key, message)`` it is called with."""
-
-    def __init__(self) -> None:
-        self.got: list[tuple[Key, Any]] = []
-
-    def __call__(self, key: Key, message: Any) -> None:
-        self.got.append((key, message))
-
-
 class Broken:
     """A sync callback that raises ``ValueError(message)`` on every message."""
 
@@ -72,12 +62,6 @@ class AsyncBroken:
 
     def __repr__(self) -> str:
         return "<AsyncBroken listener>"
-
-
-async def settle() -> None:
-    """Let every ready task run a few times."""
-    for _ in range(10):
-        await asyncio.sleep(0)
 
 
 # -- the on_error hook --------------------------------------------------------------------------

@@ -16,15 +16,13 @@ left pending or failing unseen. Those are matched below.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import ROOT, run_python
 
-ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 
 #: Generous, for a loaded CI machine; each example finishes in well under a second.
@@ -42,18 +40,7 @@ TROUBLE = re.compile(
 
 
 def run_example(path: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env.pop("PYTHONWARNINGS", None)
-    return subprocess.run(
-        [sys.executable, "-W", "error", str(path)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_SECONDS,
-        check=False,
-    )
+    return run_python("-W", "error", str(path), timeout=TIMEOUT_SECONDS)
 
 
 def test_examples_are_found() -> None:

@@ -9,22 +9,9 @@ import pickle
 from typing import Any
 
 import pytest
+from helpers import Recorder, Tagged
 
 from aiopubsub import Hub, InvalidKeyError, Key, Publisher, Subscriber
-
-
-class Recorder:
-    """A sync callback that records what it is called with."""
-
-    def __init__(self, name: str = "r", log: list[tuple[str, Key, Any]] | None = None) -> None:
-        self.name = name
-        self.log: list[tuple[str, Key, Any]] = [] if log is None else log
-
-    def __call__(self, key: Key, message: Any) -> None:
-        self.log.append((self.name, key, message))
-
-    def messages(self) -> list[Any]:
-        return [message for _, _, message in self.log]
 
 
 def test_hub_publish_reaches_exact_and_wildcard_subscriptions(hub: Hub) -> None:
@@ -38,10 +25,10 @@ def test_hub_publish_reaches_exact_and_wildcard_subscriptions(hub: Hub) -> None:
     hub.publish(Key("a", "x"), 2)
     hub.publish(Key("a", "x", "y", "z"), 3)
 
-    assert exact.messages() == [1]
-    assert inner.messages() == [1]
-    assert trailing.messages() == [1, 2, 3]
-    assert other.messages() == []
+    assert exact.messages == [1]
+    assert inner.messages == [1]
+    assert trailing.messages == [1, 2, 3]
+    assert other.messages == []
 
 
 def test_hub_publish_delivers_a_key_instance_whatever_form_was_given(hub: Hub) -> None:
@@ -49,15 +36,15 @@ def test_hub_publish_delivers_a_key_instance_whatever_form_was_given(hub: Hub) -
     hub.add_subscriber(Key("a", "b"), recorder)
     hub.publish(("a", "b"), 1)
     hub.publish(Key("a", "b"), 2)
-    assert [type(key) for _, key, _ in recorder.log] == [Key, Key]
+    assert [type(key) for key, _ in recorder.got] == [Key, Key]
     hub.add_subscriber("solo", recorder)
     hub.publish("solo", 3)
-    assert recorder.log[-1] == ("r", Key("solo"), 3)
+    assert recorder.got[-1] == (Key("solo"), 3)
 
 
 def test_hub_calls_subscriptions_in_the_order_they_were_first_subscribed(hub: Hub) -> None:
     log: list[tuple[str, Key, Any]] = []
-    first, second, third = Recorder("1", log), Recorder("2", log), Recorder("3", log)
+    first, second, third = Tagged("1", log), Tagged("2", log), Tagged("3", log)
     hub.add_subscriber(Key("a", "*"), second)  # second subscribes first, under a wildcard
     hub.add_subscriber(Key("a", "b"), first)
     hub.add_subscriber(Key("*", "b"), third)
@@ -71,14 +58,14 @@ def test_hub_delivers_once_to_a_callback_subscribed_under_overlapping_keys(hub: 
     hub.add_subscriber(Key("a", "*"), recorder)
     hub.add_subscriber(Key("a", "b"), recorder)
     hub.add_subscriber(Key("*", "*"), recorder)
-    del recorder.log[:]  # ('*', '*') also received the meta-events of its own subscriptions
+    recorder.got.clear()  # ('*', '*') also received the meta-events of its own subscriptions
     hub.publish(Key("a", "b"), "once")
-    assert recorder.messages() == ["once"]
+    assert recorder.messages == ["once"]
 
 
 def test_hub_publish_from_a_callback_is_delivered_after_the_current_fan_out(hub: Hub) -> None:
     log: list[tuple[str, Key, Any]] = []
-    late = Recorder("late", log)
+    late = Tagged("late", log)
 
     def republish(key: Key, message: Any) -> None:
         log.append(("early", key, message))
@@ -121,7 +108,7 @@ def test_hub_callback_failing_on_a_message_published_from_a_callback_is_reported
     # failing callback and go on just like the first.
     errors: list[tuple[Exception, Any]] = []
     hub = Hub(on_error=lambda exc, context: errors.append((exc, context.message)))
-    late = Recorder("late")
+    late = Recorder()
 
     def forward(key: Key, message: Any) -> None:
         hub.publish("b", message)
@@ -134,7 +121,7 @@ def test_hub_callback_failing_on_a_message_published_from_a_callback_is_reported
     hub.add_subscriber("b", late)
     hub.publish("a", 7)
     assert [(type(exc), message) for exc, message in errors] == [(ValueError, 7)]
-    assert late.log == [("late", Key("b"), 7)]
+    assert late.got == [(Key("b"), 7)]
 
 
 def test_hub_callback_error_is_logged_and_delivery_goes_on(
@@ -148,7 +135,7 @@ def test_hub_callback_error_is_logged_and_delivery_goes_on(
     hub.add_subscriber(Key("a"), after)
     with caplog.at_level(logging.ERROR, logger="aiopubsub.Hub"):
         hub.publish(Key("a"), "m")  # must not raise
-    assert after.messages() == ["m"]
+    assert after.messages == ["m"]
     [record] = [r for r in caplog.records if r.name == "aiopubsub.Hub"]
     assert "broken" in record.getMessage()
     assert "Key('a')" in record.getMessage()
@@ -160,10 +147,10 @@ def test_hub_callback_error_is_logged_and_delivery_goes_on(
 def test_hub_publish_refuses_empty_and_wildcard_keys(hub: Hub, key: tuple[str, ...]) -> None:
     recorder = Recorder()
     hub.add_subscriber(Key("*"), recorder)
-    del recorder.log[:]  # the meta-event of its own subscription
+    recorder.got.clear()  # the meta-event of its own subscription
     with pytest.raises(InvalidKeyError, match=r"^Cannot publish under Key\(.*\): "):
         hub.publish(key, "m")
-    assert recorder.messages() == []
+    assert recorder.messages == []
 
 
 @pytest.mark.parametrize("key", [Key("a", "b"), Key("x", "*"), Key("")])
@@ -233,10 +220,10 @@ def test_hub_repeated_subscription_is_one_and_warns(
         hub.add_subscriber(Key("a"), recorder)
     assert "Repeated subscription" in caplog.text
     hub.publish(Key("a"), 1)
-    assert recorder.messages() == [1]
+    assert recorder.messages == [1]
     hub.remove_subscriber(Key("a"), recorder)
     hub.publish(Key("a"), 2)
-    assert recorder.messages() == [1]
+    assert recorder.messages == [1]
 
 
 def test_hub_removing_an_unknown_subscription_warns(
@@ -255,7 +242,7 @@ def test_hub_meta_events_announce_added_and_removed_subscribers(hub: Hub) -> Non
     hub.add_subscriber(Key("a", "*", "c"), second)
     hub.remove_subscriber(Key("a", "*", "c"), first)
     hub.remove_subscriber(Key("a", "*", "c"), second)
-    assert [(key, message) for _, key, message in meta.log] == [
+    assert [(key, message) for key, message in meta.got] == [
         (
             Key("Hub", "addedSubscriber", "Hub", "\\*"),
             {"key": Key("Hub", "*"), "currentSubscriberCount": 1},
@@ -277,7 +264,7 @@ def test_hub_meta_events_announce_added_and_removed_subscribers(hub: Hub) -> Non
             {"key": Key("a", "*", "c"), "currentSubscriberCount": 0},
         ),
     ]
-    for _, key, _ in meta.log:
+    for key, _ in meta.got:
         assert not key.is_wildcard
 
 
@@ -285,7 +272,7 @@ def test_hub_meta_events_reach_a_leading_wildcard_too(hub: Hub) -> None:
     everything = Recorder()
     hub.add_subscriber(Key("*"), everything)
     hub.add_subscriber(Key("x"), Recorder())
-    assert [key for _, key, _ in everything.log] == [
+    assert [key for key, _ in everything.got] == [
         Key("Hub", "addedSubscriber", "\\*"),
         Key("Hub", "addedSubscriber", "x"),
     ]
@@ -297,12 +284,12 @@ def test_hub_repeated_or_unknown_subscriptions_announce_nothing(hub: Hub) -> Non
     hub.add_subscriber(Key("a"), recorder)
     hub.add_subscriber(Key("a"), recorder)
     hub.remove_subscriber(Key("b"), recorder)
-    assert len(meta.log) == 2  # its own subscription, then ('a',) once
+    assert len(meta.got) == 2  # its own subscription, then ('a',) once
 
 
 def test_hub_meta_event_from_a_callback_keeps_publish_order(hub: Hub) -> None:
     log: list[tuple[str, Key, Any]] = []
-    meta = Recorder("meta", log)
+    meta = Tagged("meta", log)
     hub.add_subscriber(Key("Hub", "addedSubscriber", "*"), meta)
 
     def subscribe_more(key: Key, message: Any) -> None:
@@ -310,7 +297,7 @@ def test_hub_meta_event_from_a_callback_keeps_publish_order(hub: Hub) -> None:
         hub.add_subscriber(Key("late"), Recorder())
 
     hub.add_subscriber(Key("a"), subscribe_more)
-    hub.add_subscriber(Key("a"), Recorder("second", log))
+    hub.add_subscriber(Key("a"), Tagged("second", log))
     del log[:]
     hub.publish(Key("a"), 1)
     assert [name for name, _, _ in log] == ["cb", "second", "meta"]
@@ -374,7 +361,7 @@ def test_hub_route_cache_is_bounded() -> None:
     hub.add_subscriber(Key("k", "*"), recorder)
     for i in range(100):
         hub.publish(Key("k", str(i)), i)
-    assert recorder.messages() == list(range(100))
+    assert recorder.messages == list(range(100))
     assert repr(hub).endswith("cached_routes=8>")
 
 

@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 import pytest
+from helpers import AsyncRecorder, run, settle, wait_blocked
 
 from aiopubsub import (
     Hub,
@@ -17,25 +18,6 @@ from aiopubsub import (
     Subscriber,
     SubscriptionNotFoundError,
 )
-
-
-class Recorder:
-    """An async callback that records what it is called with; may raise on chosen messages."""
-
-    def __init__(self, fail_on: set[Any] | None = None) -> None:
-        self.got: list[tuple[Key, Any]] = []
-        self.fail_on = fail_on or set()
-
-    async def __call__(self, key: Key, message: Any) -> None:
-        self.got.append((key, message))
-        if message in self.fail_on:
-            raise RuntimeError(f"boom on {message!r}")
-
-
-async def drain() -> None:
-    """Let every ready task run a few times."""
-    for _ in range(10):
-        await asyncio.sleep(0)
 
 
 def listener_tasks() -> set[asyncio.Task[Any]]:
@@ -85,12 +67,12 @@ async def test_async_listener_runs_as_one_task_and_keeps_publish_order(
     hub: Hub, subscriber: Subscriber
 ) -> None:
     before = listener_tasks()
-    recorder = Recorder()
+    recorder = AsyncRecorder()
     subscriber.add_async_listener({Key("a", "*"), Key("b")}, recorder)
     for i in range(50):
         hub.publish(("a", str(i)) if i % 2 else "b", i)
     assert len(listener_tasks() - before) == 1
-    await drain()
+    await settle()
     assert [message for _, message in recorder.got] == list(range(50))
     assert len(listener_tasks() - before) == 1
     await subscriber.remove_all_listeners()
@@ -100,12 +82,12 @@ async def test_async_listener_runs_as_one_task_and_keeps_publish_order(
 async def test_async_listener_that_raises_is_logged_and_goes_on(
     hub: Hub, subscriber: Subscriber, caplog: pytest.LogCaptureFixture
 ) -> None:
-    recorder = Recorder(fail_on={2, 3})
+    recorder = AsyncRecorder(fail_on={2, 3})
     subscriber.add_async_listener("a", recorder)
     with caplog.at_level(logging.ERROR, logger="aiopubsub"):
         for i in range(5):
             hub.publish("a", i)
-        await drain()
+        await settle()
     assert [message for _, message in recorder.got] == [0, 1, 2, 3, 4]
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 2
@@ -133,7 +115,7 @@ async def test_async_listener_raising_cancelled_error_itself_is_reported_not_sto
     with caplog.at_level(logging.ERROR, logger="aiopubsub"):
         hub.publish("a", 0)
         hub.publish("a", 1)
-        await drain()
+        await settle()
     assert got == [0, 1]
     assert len(caplog.records) == 1
     await subscriber.remove_all_listeners()
@@ -164,7 +146,7 @@ async def test_sync_listener_rejects_async_callback_and_registers_nothing(
     hub: Hub, subscriber: Subscriber
 ) -> None:
     with pytest.raises(TypeError, match=r"is async.*use add_async_listener"):
-        subscriber.add_sync_listener({"a", "b"}, Recorder())
+        subscriber.add_sync_listener({"a", "b"}, AsyncRecorder())
 
     async def coroutine_function(key: Key, message: Any) -> None:
         pass
@@ -200,7 +182,7 @@ async def test_listener_with_an_invalid_key_registers_nothing(
     with pytest.raises(
         TypeError, match=r"^Key parts must be hashable, got \[1\] \(list\) at position 1$"
     ):
-        subscriber.add_async_listener(("a", [1]), Recorder())
+        subscriber.add_async_listener(("a", [1]), AsyncRecorder())
     with pytest.raises(ValueError, match="at least one key"):
         subscriber.add_sync_listener(set(), print)
     assert not hub.has_subscribers()
@@ -210,7 +192,7 @@ def test_async_listener_without_running_loop_raises_and_registers_nothing() -> N
     hub = Hub()
     subscriber = Subscriber(hub, "sub")
     with pytest.raises(RuntimeError, match=r"^add_async_listener\('a', .*needs a running event"):
-        subscriber.add_async_listener("a", Recorder())
+        subscriber.add_async_listener("a", AsyncRecorder())
     assert not hub.has_subscribers()
 
 
@@ -223,13 +205,13 @@ async def test_remove_listener_finds_it_in_any_key_form(
     def callback(key: Key, message: Any) -> None:
         sync_got.append(message)
 
-    recorder = Recorder()
+    recorder = AsyncRecorder()
     subscriber.add_sync_listener(Key("a"), callback)
     subscriber.add_async_listener(("a",), recorder)
     subscriber.remove_listener(form, callback)  # type: ignore[arg-type]
     await subscriber.remove_listener(form, recorder)
     hub.publish("a", 1)
-    await drain()
+    await settle()
     assert sync_got == []
     assert recorder.got == []
     assert not hub.has_subscribers()
@@ -260,10 +242,10 @@ async def test_remove_unknown_listener_raises(subscriber: Subscriber) -> None:
 async def test_remove_listener_stops_delivery_at_once_even_without_await(
     hub: Hub, subscriber: Subscriber
 ) -> None:
-    recorder = Recorder()
+    recorder = AsyncRecorder()
     subscriber.add_async_listener("a", recorder)
     hub.publish("a", 1)
-    await drain()
+    await settle()
     hub.publish("a", 2)  # Queued for the listener, not yet run.
     removal = subscriber.remove_listener("a", recorder)
     hub.publish("a", 3)
@@ -276,17 +258,17 @@ def test_remove_all_listeners_without_await_warns_nothing() -> None:
     async def main() -> list[asyncio.Task[Any]]:
         hub = Hub()
         subscriber = Subscriber(hub, "sub")
-        subscriber.add_async_listener("a", Recorder())
+        subscriber.add_async_listener("a", AsyncRecorder())
         subscriber.add_sync_listener("b", print)
         tasks = list(listener_tasks())
         subscriber.remove_all_listeners()
         assert not hub.has_subscribers()
-        await drain()
+        await settle()
         return tasks
 
     # filterwarnings=error turns any "never awaited" or "Task was destroyed" into a failure;
-    # asyncio.run also cancels and reports anything left behind.
-    tasks = asyncio.run(main())
+    # run(), like asyncio.run, also cancels and reports anything left behind.
+    tasks = run(main())
     assert all(task.cancelled() for task in tasks)
 
 
@@ -300,7 +282,7 @@ async def test_remove_all_listeners_awaited_concurrently_and_twice(
         await asyncio.sleep(3600)
 
     subscriber.add_async_listener("a", slow)
-    subscriber.add_async_listener("b", Recorder())
+    subscriber.add_async_listener("b", AsyncRecorder())
     hub.publish("a", 1)
     await slow_started.wait()
     tasks = listener_tasks()
@@ -323,7 +305,7 @@ async def test_listener_removal_can_be_a_task_as_in_3_0_0(hub: Hub, subscriber: 
 
     subscriber.add_async_listener("a", slow)
     hub.publish("a", 1)
-    await drain()
+    await settle()
     [listener] = listener_tasks()
     removal = asyncio.create_task(subscriber.remove_listener("a", slow))
     assert not hub.has_subscribers("a")  # removed at the call, before the task runs
@@ -348,12 +330,12 @@ async def test_async_listener_cut_off_by_disconnect_is_removed_and_can_be_added_
 
     subscriber.add_async_listener("a", slow)
     hub.publish("a", 1)
-    await drain()  # the listener holds 1
+    await settle()  # the listener holds 1
     hub.publish("a", 2)  # queued
     with caplog.at_level(logging.ERROR, logger="aiopubsub"):
         hub.publish("a", 3)  # overflows: the queue is cut off
         release.set()
-        await drain()
+        await settle()
     assert got == [1, 2]  # what was queued before the cut is still handled
     assert not listener_tasks()
     assert repr(subscriber) == "<Subscriber 'sub' subscriptions=0 listeners=0>"
@@ -362,7 +344,7 @@ async def test_async_listener_cut_off_by_disconnect_is_removed_and_can_be_added_
     assert "add it again to resume" in record.getMessage()
     subscriber.add_async_listener("a", slow)  # not a no-op: the old one is gone
     hub.publish("a", 4)
-    await drain()
+    await settle()
     assert got == [1, 2, 4]
     await subscriber.remove_all_listeners()
 
@@ -376,19 +358,20 @@ async def test_listener_removal_task_can_be_cancelled_and_the_removal_stays_done
         try:
             await never_ends.wait()
         finally:
-            await asyncio.sleep(0)  # takes one more turn to stop once cancelled
+            # Two more loop turns to stop once cancelled: the removal must wait them out.
+            await asyncio.sleep(0)
             await asyncio.sleep(0)
 
     subscriber.add_async_listener("a", stubborn)
     hub.publish("a", 1)
-    await drain()
+    await settle()
     removal = asyncio.create_task(subscriber.remove_all_listeners())
-    await asyncio.sleep(0)  # the removal waits for the listener's task
+    await wait_blocked(removal)  # the removal waits for the listener's task
     removal.cancel()
     with pytest.raises(asyncio.CancelledError):
         await removal
     assert not hub.has_subscribers("a")
-    await drain()
+    await settle()
     assert not listener_tasks()
     # Driven by hand, as a coroutine: close() before and after starting, the legacy throw().
     unstarted = subscriber.remove_all_listeners()

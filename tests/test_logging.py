@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import subprocess
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import logwood
 import logwood.testing
 import pytest
+from helpers import run_python
 
 from aiopubsub import Hub, Key, Subscriber
 
@@ -67,9 +67,8 @@ def test_importing_aiopubsub_does_not_import_logwood() -> None:
     program = (
         "import sys, aiopubsub, aiopubsub.loop, aiopubsub.utils; print('logwood' in sys.modules)"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=True
-    )
+    done = run_python("-c", program, timeout=60)
+    assert done.returncode == 0, done.stderr
     assert done.stdout == "False\n"
 
 
@@ -83,13 +82,7 @@ def test_no_logwood_at_all_works() -> None:
         "hub.publish('a', 1)\n"
         "print('published')\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-W", "error", "-c", program],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_python("-W", "error", "-c", program, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "published\n"
     # logging's last-resort handler prints errors to stderr when nothing is configured.

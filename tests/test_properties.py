@@ -10,6 +10,7 @@ from typing import Any
 
 import oracle
 import pytest
+from helpers import Tagged, new_loop
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -138,7 +139,7 @@ def test_hub_has_subscribers_agrees_with_oracle(
 ) -> None:
     hub = Hub()
     for pattern in subscribed:
-        hub.add_subscriber(pattern, _Tagged(("hub", str(pattern)), []))
+        hub.add_subscriber(pattern, Tagged(("hub", str(pattern)), []))
     if WILDCARD in key:
         expected = any(oracle.intersects(key, pattern) for pattern in subscribed)
     else:
@@ -186,20 +187,6 @@ def test_key_concatenation_is_tuple_concatenation(
 # -- the router against the oracle ------------------------------------------------------------
 
 
-class _Tagged:
-    """A callback standing for one subscription: logs ``(who, key, message)`` when called."""
-
-    def __init__(self, who: Sub, log: list[tuple[Sub, Key, Any]]) -> None:
-        self.who = who
-        self.log = log
-
-    def __call__(self, key: Key, message: Any) -> None:
-        self.log.append((self.who, key, message))
-
-    def __repr__(self) -> str:
-        return f"<callback {self.who!r}>"
-
-
 def _trie_paths(router: Router) -> set[tuple[str, ...]]:
     """Every path spelled by a node of the router's trie (the root excluded)."""
     paths: set[tuple[str, ...]] = set()
@@ -226,7 +213,7 @@ class RouterMachine(RuleBasedStateMachine):
         super().__init__()
         self.cache_size = 4096
         self.router = Router(self.cache_size)
-        self.callbacks = {token: _Tagged(("router", token), []) for token in TOKENS}
+        self.callbacks = {token: Tagged(("router", token), []) for token in TOKENS}
         #: token -> the patterns it is subscribed under.
         self.model: dict[str, dict[Key, None]] = {token: {} for token in TOKENS}
         #: token -> when it last went from no pattern to one: the routing order.
@@ -389,7 +376,7 @@ class HubMachine(RuleBasedStateMachine):
         self.subscribers = {name: Subscriber(self.hub, name) for name in SUBSCRIBERS}
         #: Every call of every callback, in call order.
         self.log: list[tuple[Sub, Key, Any]] = []
-        self.callbacks = {sub: _Tagged(sub, self.log) for sub in CALLBACK_SUBS}
+        self.callbacks = {sub: Tagged(sub, self.log) for sub in CALLBACK_SUBS}
         self.live: dict[Sub, dict[Key, None]] = {sub: {} for sub in ALL_SUBS}
         #: Subscription ids the subscribers know (once subscribed, an id stays known).
         self.known: set[Sub] = set()
@@ -571,7 +558,7 @@ class HubMachine(RuleBasedStateMachine):
     def consume(self, data: st.DataObject) -> None:
         sub = data.draw(st.sampled_from([sub for sub in QUEUE_SUBS if self.expected[sub]]))
         if self.runner is None:
-            self.runner = asyncio.Runner()
+            self.runner = asyncio.Runner(loop_factory=new_loop)
         got = self.runner.run(self.consume_one(sub))
         assert got == self.expected[sub].pop(0)
 

@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from helpers import drain, wait_blocked, wait_until
 
 from aiopubsub import (
     ErrorContext,
@@ -40,14 +41,6 @@ def outcome(task: asyncio.Task[tuple[Key, Any]]) -> Any:
     return message
 
 
-def take_leftovers(subscriber: Subscriber) -> list[Any]:
-    """Take what is still queued, without waiting."""
-    left = []
-    while subscriber.statistics().queued:
-        left.append(subscriber.consume_nowait()[1])
-    return left
-
-
 def assert_each_exactly_once(returned: list[Any], left: list[Any], rounds: int) -> None:
     """Every message published was returned by a consume or was still queued, and only once."""
     duplicates = [m for m, n in Counter(returned + left).items() if n > 1]
@@ -67,21 +60,22 @@ async def test_stress_cancelled_consumers_lose_nothing(hub: Hub) -> None:
             if variant == 4:
                 consumers.append(asyncio.create_task(subscriber.consume()))
             if variant:
-                await asyncio.sleep(0)  # the consumers start and wait on the empty queue
+                await wait_blocked(*consumers)  # they wait on the empty queue
             if variant == 3:
                 consumers[0].cancel()  # cancelled while waiting, before the publish
             hub.publish("a", n)  # wakes the first consumer still waiting
             if variant == 2:
-                await asyncio.sleep(0)  # the woken consumer takes the message
+                await wait_until(consumers[0].done)  # the woken consumer takes the message
             # variant 0: cancelled before it ever ran; 1 and 4: woken but not yet run.
             consumers[0].cancel()
             if variant == 4:
-                await asyncio.sleep(0)  # the wake-up passes on to the second consumer
-                await asyncio.sleep(0)
+                # The first ends cancelled, passing its wake-up on to the second, which is
+                # then cancelled in turn, woken but not yet run.
+                await wait_until(consumers[0].done)
                 consumers[1].cancel()
             await asyncio.wait(consumers)
             returned.extend(m for m in map(outcome, consumers) if m is not None)
-            left.extend(take_leftovers(subscriber))
+            left.extend(drain(subscriber))
     assert_each_exactly_once(returned, left, ROUNDS)
     # Each variant did what it is there for: some consumers got messages, some were left.
     assert returned
@@ -100,10 +94,12 @@ async def test_stress_timed_out_consumers_lose_nothing(hub: Hub, subscriber: Sub
             if variant == 1:
                 hub.publish("a", n)  # already queued: returned at once, even with timeout=0
             consumer = asyncio.create_task(subscriber.consume(timeout=0 if variant < 3 else 1e-6))
-            await asyncio.sleep(0)  # the consumer waits; its timeout is due
+            # Loop turns counted on purpose: they are the race under test. After one turn the
+            # consumer waits and its timeout is due; after a second, the timeout may have fired.
+            await asyncio.sleep(0)
             if variant != 1:
                 # variant 0 and 3: wakes the consumer, whose timeout may fire first;
-                # variant 2: published after the step below.
+                # variant 2: published one turn later still.
                 if variant == 2:
                     await asyncio.sleep(0)
                 hub.publish("a", n)
@@ -111,7 +107,7 @@ async def test_stress_timed_out_consumers_lose_nothing(hub: Hub, subscriber: Sub
             message = outcome(consumer)
             if message is not None:
                 returned.append(message)
-            left.extend(take_leftovers(subscriber))
+            left.extend(drain(subscriber))
     assert_each_exactly_once(returned, left, ROUNDS)
     assert returned
     assert left
@@ -144,7 +140,7 @@ async def test_stress_failing_listener_beside_two_healthy_ones() -> None:
         raise ValueError(message)
 
     async def second(key: Key, message: Any) -> None:
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # yields on each message, as real work would
         healthy[1].append(message)
         seen()
 
@@ -224,7 +220,7 @@ async def test_stress_hub_aclose_leaves_the_tasks_as_before_the_hub() -> None:
     stuck = asyncio.Event()
 
     async def quick(key: Key, message: Any) -> None:
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # yields on each message, as real work would
 
     async def failing(key: Key, message: Any) -> None:
         raise ValueError(message)
@@ -241,7 +237,9 @@ async def test_stress_hub_aclose_leaves_the_tasks_as_before_the_hub() -> None:
     for n in range(500):
         hub.publish("a", n)
         hub.publish(("a", "b"), n)
-    await asyncio.sleep(0)  # everything starts
+    # Everything starts: each consumer takes a message, the waiter waits.
+    await wait_until(lambda: all(consumer.done() for consumer in consumers))
+    await wait_blocked(waiter)
     async with asyncio.timeout(10):
         await hub.aclose(timeout=0.05)
     # The hub's own tasks are gone; what is left is ours.

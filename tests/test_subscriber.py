@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from helpers import wait_blocked
 
 from aiopubsub import (
     ConsumeQueueNotFoundError,
@@ -46,7 +47,7 @@ async def test_subscriber_overlapping_keys_queue_a_message_once(
 async def test_subscriber_consume_waits_for_a_message(hub: Hub, subscriber: Subscriber) -> None:
     subscriber.subscribe("a")
     consumer = asyncio.create_task(subscriber.consume())
-    await asyncio.sleep(0)  # let the consumer start waiting
+    await wait_blocked(consumer)
     assert not consumer.done()
     hub.publish("a", 1)
     async with asyncio.timeout(1):
@@ -57,7 +58,7 @@ async def test_subscriber_cancelled_consume_loses_nothing(hub: Hub, subscriber: 
     subscriber.subscribe("a")
     first = asyncio.create_task(subscriber.consume())
     second = asyncio.create_task(subscriber.consume())
-    await asyncio.sleep(0)  # both consumers wait
+    await wait_blocked(first, second)
     hub.publish("a", 1)  # wakes the first...
     first.cancel()  # ...which is cancelled before it runs: its wake-up passes to the second
     async with asyncio.timeout(1):

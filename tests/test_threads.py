@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from helpers import error_in_thread, run, wait_blocked, wait_until
 
 from aiopubsub import (
     ConsumeQueueNotFoundError,
@@ -31,19 +32,6 @@ class ThreadRecorder:
 
     def __call__(self, key: Key, message: Any) -> None:
         self.got.append((message, threading.get_ident()))
-
-
-def error_in_thread(function: Callable[..., object], *args: Any) -> BaseException | None:
-    """Call ``function(*args)`` in another thread; return what it raised there, if anything.
-
-    The loop is blocked meanwhile: a call that waited for the loop fails here, after a bound,
-    instead of hanging.
-    """
-    pool = ThreadPoolExecutor(max_workers=1)
-    try:
-        return pool.submit(function, *args).exception(timeout=5)
-    finally:
-        pool.shutdown(wait=False)
 
 
 async def consume_n(subscriber: Subscriber, n: int) -> list[Any]:
@@ -130,7 +118,7 @@ async def test_publish_from_another_thread_raises_and_delivers_nothing(
         calls.got.clear()
     if route == "cached-with-a-waiting-consumer":
         consumer = asyncio.create_task(subscriber.consume())
-        await asyncio.sleep(0)  # the consumer waits
+        await wait_blocked(consumer)
     try:
         before = hub.statistics()
         error = error_in_thread(hub.publish, "a", 1)
@@ -176,7 +164,7 @@ async def test_publish_from_another_thread_to_several_queues_raises_before_any_i
     first.consume_nowait()
     second.consume_nowait()
     consumer = asyncio.create_task(second.consume())
-    await asyncio.sleep(0)  # the consumer waits
+    await wait_blocked(consumer)
     try:
         error = error_in_thread(hub.publish, "a", 1)
         assert isinstance(error, WrongThreadError)
@@ -247,7 +235,7 @@ def test_queue_made_before_the_loop_thread_overflows_in_the_hubs_thread() -> Non
 
     pool = ThreadPoolExecutor(max_workers=1)
     try:
-        got = pool.submit(asyncio.run, in_the_loop_thread()).result(timeout=5)
+        got = pool.submit(run, in_the_loop_thread()).result(timeout=5)
     finally:
         pool.shutdown()
     assert got == [2, 3]
@@ -316,8 +304,11 @@ async def test_publish_threadsafe_checks_the_key_in_the_calling_thread(
     subscriber.subscribe(("a", "*"))
     raised = error_in_thread(hub.publish_threadsafe, key, 1)
     assert isinstance(raised, error)
-    await asyncio.sleep(0)  # anything scheduled would arrive now
-    await asyncio.sleep(0)
+    assert subscriber.statistics().queued == 0
+    # A marker sent the same way afterwards arrives after anything the refused call scheduled.
+    assert error_in_thread(hub.publish_threadsafe, ("a", "marker"), 2) is None
+    await wait_until(lambda: subscriber.statistics().queued)
+    assert subscriber.consume_nowait() == (Key("a", "marker"), 2)
     assert subscriber.statistics().queued == 0
 
 
@@ -339,8 +330,7 @@ async def test_publish_threadsafe_arriving_after_the_hub_closed_is_dropped_quiet
     try:
         assert error_in_thread(hub.publish_threadsafe, "a", 1) is None
         hub.close()  # before the message reached the loop
-        await asyncio.sleep(0)  # it arrives now
-        await asyncio.sleep(0)
+        await wait_until(lambda: hub.statistics().dropped == 1)  # it arrived, and was dropped
     finally:
         loop.set_exception_handler(None)
     assert loop_errors == []
