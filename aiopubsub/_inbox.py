@@ -12,7 +12,7 @@ from ._errors import PubSubError
 from ._key import Key
 from ._records import SubscriptionStatistics
 
-__all__ = ["Inbox", "Overflow"]
+__all__ = ["Inbox", "Overflow", "check_bound"]
 
 
 class Overflow(enum.StrEnum):
@@ -31,6 +31,31 @@ class Overflow(enum.StrEnum):
     #: Cut the subscription off from the hub and drop the incoming message; ``consume()``
     #: returns what was queued, then raises :class:`SlowConsumerError`.
     DISCONNECT = "disconnect"
+
+
+def check_bound(maxsize: object, overflow: object) -> tuple[int, Overflow]:
+    """Return ``(maxsize, overflow)`` if they describe a queue bound.
+
+    ``overflow`` may also be the value of a member (``'drop_newest'``), as read from JSON.
+
+    :raises TypeError: if ``maxsize`` is not an ``int``, or ``overflow`` neither an
+        :class:`Overflow` nor a ``str``.
+    :raises ValueError: if ``maxsize`` is negative, or ``overflow`` a ``str`` that is no
+        member's value.
+    """
+    if not isinstance(maxsize, int) or isinstance(maxsize, bool):
+        raise TypeError(f"maxsize must be an int (0: unbounded), got {maxsize!r}")
+    if maxsize < 0:
+        raise ValueError(f"maxsize must be >= 0 (0: unbounded), got {maxsize!r}")
+    if isinstance(overflow, Overflow):
+        return maxsize, overflow
+    choices = ", ".join(f"Overflow.{member.name} ({member.value!r})" for member in Overflow)
+    if isinstance(overflow, str):
+        try:
+            return maxsize, Overflow(overflow)
+        except ValueError:
+            raise ValueError(f"overflow must be one of {choices}; got {overflow!r}") from None
+    raise TypeError(f"overflow must be one of {choices}; got {overflow!r}")
 
 
 #: Called by a bounded inbox on every drop: ``hook(inbox, first_of_episode, disconnect)``.

@@ -201,7 +201,7 @@ class Listeners:
         """A free subscription id for a new listener, spelled as the original did."""
         sub_id = base = f"callback-{patterns!r}-{callback!r}"
         suffix = 1
-        while self._subscriber.has_subscription(sub_id):  # Two callbacks may share a repr.
+        while self._subscriber._has_subscription(sub_id):  # Two callbacks may share a repr.
             suffix += 1
             sub_id = f"{base}#{suffix}"
         return sub_id

@@ -16,92 +16,16 @@ from ._errors import (
     SubscriptionNotFoundError,
 )
 from ._hub import Hub
-from ._inbox import Inbox, Overflow
+from ._inbox import Inbox, Overflow, check_bound
 from ._key import Key, PossibleKey, as_key, as_pattern
 from ._listeners import AsyncCallback, ListenerKeys, ListenerRemoval, Listeners, SyncCallback
 from ._log import get_logger
 from ._records import SubscriptionStatistics
 from ._routing import check_sync_callback
+from ._subscription import Messages, Subscription, check_id
 from ._tasks import stop_tasks
 
 __all__ = ["ListenerRemoval", "Subscriber"]
-
-
-def check_id(value: object, what: str) -> str:
-    """Return ``value`` if it can be an id: a ``str`` (ids appear in meta-event keys and logs).
-
-    :raises TypeError: naming ``what`` and the value.
-    """
-    if not isinstance(value, str):
-        raise TypeError(f"{what} must be a str, got {value!r} ({type(value).__name__})")
-    return value
-
-
-def check_bound(maxsize: object, overflow: object) -> tuple[int, Overflow]:
-    """Return ``(maxsize, overflow)`` if they describe a queue bound.
-
-    ``overflow`` may also be the value of a member (``'drop_newest'``), as read from JSON.
-
-    :raises TypeError: if ``maxsize`` is not an ``int``, or ``overflow`` neither an
-        :class:`Overflow` nor a ``str``.
-    :raises ValueError: if ``maxsize`` is negative, or ``overflow`` a ``str`` that is no
-        member's value.
-    """
-    if not isinstance(maxsize, int) or isinstance(maxsize, bool):
-        raise TypeError(f"maxsize must be an int (0: unbounded), got {maxsize!r}")
-    if maxsize < 0:
-        raise ValueError(f"maxsize must be >= 0 (0: unbounded), got {maxsize!r}")
-    if isinstance(overflow, Overflow):
-        return maxsize, overflow
-    choices = ", ".join(f"Overflow.{member.name} ({member.value!r})" for member in Overflow)
-    if isinstance(overflow, str):
-        try:
-            return maxsize, Overflow(overflow)
-        except ValueError:
-            raise ValueError(f"overflow must be one of {choices}; got {overflow!r}") from None
-    raise TypeError(f"overflow must be one of {choices}; got {overflow!r}")
-
-
-class _Subscription:
-    """One subscription id of one subscriber: the token the hub knows it by."""
-
-    __slots__ = ("id", "keys", "callback", "inbox", "deliver", "__weakref__")
-
-    def __init__(self, id_: str, callback: SyncCallback | None, inbox: Inbox | None) -> None:
-        self.id = id_
-        self.keys: dict[Key, None] = {}
-        self.callback = callback
-        self.inbox = inbox
-        #: What the hub calls for each message: the user's callback itself, or the queue's put.
-        self.deliver: SyncCallback = inbox.put if inbox is not None else callback  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        target = self.inbox if self.callback is None else self.callback
-        return f"<subscription {self.id!r} -> {target!r}>"
-
-    def release(self) -> None:
-        """After losing keys: let publishers waiting for room in its queue look again."""
-        if self.inbox is not None:
-            self.inbox.wake_putters()
-
-
-class _Messages:
-    """The async iterator of :meth:`Subscriber.messages`."""
-
-    __slots__ = ("_subscriber", "_subscription_id")
-
-    def __init__(self, subscriber: Subscriber, subscription_id: str) -> None:
-        self._subscriber = subscriber
-        self._subscription_id = subscription_id
-
-    def __aiter__(self) -> _Messages:
-        return self
-
-    async def __anext__(self) -> tuple[Key, Any]:
-        try:
-            return await self._subscriber.consume(self._subscription_id)
-        except SubscriberClosedError:
-            raise StopAsyncIteration from None
 
 
 class Subscriber:
@@ -141,7 +65,7 @@ class Subscriber:
         self._maxsize, self._overflow = check_bound(maxsize, overflow)
         self.id = check_id(id_, "A subscriber id")
         self._hub = hub
-        self._subscriptions: dict[str, _Subscription] = {}
+        self._subscriptions: dict[str, Subscription] = {}
         #: The queues among the subscriptions, for a fast :meth:`consume`.
         self._inboxes: dict[str, Inbox] = {}
         self._listeners = Listeners(self)
@@ -191,9 +115,7 @@ class Subscriber:
                 self._overflow if overflow is None else overflow,
             )
             inbox = Inbox(*bound, on_overflow=self._overflow_hook(subscription_id))
-            subscription = _Subscription(
-                check_id(subscription_id, "A subscription id"), None, inbox
-            )
+            subscription = Subscription(check_id(subscription_id, "A subscription id"), None, inbox)
         elif subscription.inbox is None:
             raise ValueError(
                 f"Subscription id {subscription_id!r} of subscriber {self.id!r} is a callback"
@@ -233,7 +155,7 @@ class Subscriber:
         pattern = as_pattern(key)
         subscription = self._subscriptions.get(subscription_id)
         if subscription is None:
-            subscription = _Subscription(
+            subscription = Subscription(
                 check_id(subscription_id, "A subscription id"), callback, None
             )
         elif subscription.callback != callback:
@@ -244,7 +166,7 @@ class Subscriber:
             )
         self._add(subscription, pattern)
 
-    def _add(self, subscription: _Subscription, pattern: Key) -> None:
+    def _add(self, subscription: Subscription, pattern: Key) -> None:
         id_ = subscription.id
         new = id_ not in self._subscriptions
         if new:
@@ -281,12 +203,12 @@ class Subscriber:
             del subscription.keys[pattern]
             subscription.release()
 
-    def has_subscription(self, subscription_id: str) -> bool:
+    def _has_subscription(self, subscription_id: str) -> bool:
         """Whether ``subscription_id`` is one of this subscriber's subscriptions (a queue, a
         callback or a listener's)."""
         return subscription_id in self._subscriptions
 
-    def _drop_subscription(self, subscription: _Subscription) -> None:
+    def _drop_subscription(self, subscription: Subscription) -> None:
         for pattern in subscription.keys:
             self._hub._unsubscribe(pattern, subscription)
         subscription.keys.clear()
@@ -297,7 +219,7 @@ class Subscriber:
         self._drop_subscription(self._subscriptions.pop(subscription_id))
         self._inboxes.pop(subscription_id, None)
 
-    def _subscription(self, subscription_id: str) -> _Subscription:
+    def _subscription(self, subscription_id: str) -> Subscription:
         try:
             return self._subscriptions[subscription_id]
         except KeyError:
@@ -370,7 +292,7 @@ class Subscriber:
         """
         if subscription_id not in self._inboxes:
             raise self._no_queue(subscription_id)
-        return _Messages(self, subscription_id)
+        return Messages(self, subscription_id)
 
     def statistics(self, subscription_id: str = DEFAULT_SUBSCRIPTION_ID) -> SubscriptionStatistics:
         """A snapshot of the queue of ``subscription_id``: its length, bound and counts.
