@@ -11,10 +11,15 @@ RUN = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
 
 #: Every workload the suite must report, with the implementation that runs it.
 EXPECTED = {
-    (name, "ours") for name in ("a", "b", "c", "c2", "d", "e", "e2", "e3", "f", "g", "h")
+    (name, "ours")
+    for name in (
+        *("a", "b", "c", "c2", "d", "e", "e2", "e3", "f", "g", "h"),
+        *("i", "j", "k", "l", "m", "n", "o", "p", "q", "r"),
+    )
 } | {
     ("floor_call", "floor"),
     ("floor_queue", "floor"),
+    ("floor_recorded", "floor"),
 }
 
 
