@@ -28,7 +28,7 @@ from pathlib import Path
 
 from original import cache_root
 
-__all__ = ["ASSET", "RecordedStream", "load", "matches"]
+__all__ = ["ASSET", "RecordedStream", "is_cached", "load", "matches"]
 
 ASSET = Path(__file__).resolve().parent / "data" / "real_recorded_published_keys.json.bz2"
 #: Bumped whenever the cached form or the way it is derived changes.
@@ -150,6 +150,11 @@ def _from_json(text: str) -> RecordedStream:
         payload["pairs"],
         payload["matching_pairs"],
     )
+
+
+def is_cached(asset: Path = ASSET) -> bool:
+    """Has the stream of ``asset`` been derived into the cache folder?"""
+    return _cache_file(asset).is_file()
 
 
 @functools.cache

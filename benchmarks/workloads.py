@@ -81,6 +81,7 @@ class Workload:
     :param floor: for a library workload, the name of the floor shown in its row.
     :param bound: for a row with a floor, what the library does on top of it, for the report of
         the slowest paths relative to their floor.
+    :param recorded: the workload replays the recorded stream (``recorded.py``).
     """
 
     name: str
@@ -94,6 +95,7 @@ class Workload:
     is_floor: bool = False
     floor: str | None = None
     bound: str = ""
+    recorded: bool = False
 
 
 def _chunks(items: Sequence[Any], batches: int) -> list[Sequence[Any]]:
@@ -637,7 +639,15 @@ async def floor_queue(lib: None, n: int, batches: int) -> Sample:
 
 
 #: What bounds the rows whose floor is one call: the work every publish does before it.
-LOOKUP_BOUND = "the route lookup (hashing the key, one dict get) and the checks of every publish"
+LOOKUP_BOUND = (
+    "hub.publish: the route lookup (hashing a 3-part key, one dict get) and the checks every"
+    " publish makes"
+)
+#: ... and what the rows whose callback is a Subscriber's listener pay on top.
+LISTENER_BOUND = (
+    LOOKUP_BOUND + ", then the one call, through whatever the Subscriber wraps around a"
+    " listener's callback"
+)
 #: What bounds the rows whose floor is a bare queue.
 QUEUE_BOUND = (
     "the publish's lookup and checks, then the subscription's put and get around the deque"
@@ -784,7 +794,7 @@ WORKLOADS: tuple[Workload, ...] = (
         quick_size=10_000,
         target=1.0,
         floor="floor_call",
-        bound=LOOKUP_BOUND + ", then the one call",
+        bound=LISTENER_BOUND,
     ),
     Workload(
         "l",
@@ -794,7 +804,7 @@ WORKLOADS: tuple[Workload, ...] = (
         size=500_000,
         quick_size=10_000,
         floor="floor_call",
-        bound=LOOKUP_BOUND + ", then the one call",
+        bound=LISTENER_BOUND,
     ),
     Workload(
         "m",
@@ -805,6 +815,7 @@ WORKLOADS: tuple[Workload, ...] = (
         quick_size=4_500,
         target=1.0,
         floor="floor_recorded",
+        recorded=True,
         bound="the route lookup of a new Key object per publish (hashing 3 to 6 parts) and the"
         " checks of every publish, around 0 to 2 calls",
     ),
@@ -869,6 +880,7 @@ WORKLOADS: tuple[Workload, ...] = (
         size=90_000,
         quick_size=4_500,
         is_floor=True,
+        recorded=True,
     ),
     Workload(
         "floor_queue",
