@@ -2,7 +2,7 @@
 
 Usage (from anywhere)::
 
-    python3 benchmarks/run.py            # full run, one to two minutes on two cores
+    python3 benchmarks/run.py            # full run, about three minutes on two cores
     python3 benchmarks/run.py --quick    # small sizes: a smoke test of the suite itself
     python3 benchmarks/run.py --rst      # the same measurements, printed as an RST table
     python3 benchmarks/run.py --impl ours --json results.json   # offline: no original
@@ -78,9 +78,9 @@ REQUEST_TIMEOUT, GRACE = 120.0, 30.0
 RST_LEGEND = """\
 Times are per operation, from the best timed batch of all rounds; a floor is the same loop with
 no library (a direct call, a bare ``asyncio.Queue``, a dict of precomputed routes). Ratio:
-speed-up, original time / ours time; for h, memory retained by ours / by the original. The
-uvloop columns: the same workloads with both libraries under uvloop {uvloop}. Reproduce with
-``python3 benchmarks/run.py --rst``; {summary}."""
+speed-up, original time / ours time; for h, memory retained by ours / by the original.
+The uvloop columns: the same workloads, both libraries under uvloop {uvloop}.
+Reproduce with ``python3 benchmarks/run.py --rst``; {summary}."""
 
 
 class WorkerError(RuntimeError):
