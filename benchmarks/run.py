@@ -732,7 +732,7 @@ def prepare_data(workloads: Sequence[Workload]) -> None:
     """Derive the recorded stream into the cache once, before any worker needs it."""
     if any(workload.recorded for workload in workloads) and not recorded.is_cached():
         print(
-            f"deriving the recorded stream from {recorded.ASSET.name} (once, some 20 s) ...",
+            f"deriving the recorded stream from {recorded.ASSET.name} (once, some 10 s) ...",
             file=sys.stderr,
             flush=True,
         )
