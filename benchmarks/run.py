@@ -211,6 +211,9 @@ class Result:
         if not answer.get("ok"):
             self.errors.append(str(answer.get("error")))
             return
+        if answer.get("loop") != self.loop:
+            self.errors.append(f"ran under {answer.get('loop')!r}, not {self.loop!r}")
+            return
         self.batches += answer["batches"]
         if self.workload.memory:
             self.figures.append(float(answer["retained_bytes"]))

@@ -6,7 +6,8 @@ share a process. The protocol is one JSON object per line. The worker first writ
 ``{"impl", "version", "file", "loop", "loop_version"}`` (plus ``"error"`` if the library or
 the event loop could not be imported), then
 reads requests ``{"workload": name, "size": n, "batches": k, "timeout": seconds}`` from stdin
-and answers each with ``{"ok": true, "batches": [[ops, seconds], ...], "retained_bytes"}`` or
+and answers each with ``{"ok": true, "batches": [[ops, seconds], ...], "retained_bytes",
+"loop"}`` (the package of the loop that ran it) or
 ``{"ok": false, "error": <traceback>}``; ``{"quit": true}`` or end of input stops it. Anything
 else written to stdout (a stray ``print``, a warning) goes to stderr instead, so it cannot
 corrupt the protocol.
@@ -104,7 +105,10 @@ async def _bounded(lib: Any, request: dict[str, Any]) -> dict[str, Any]:
     workload = by_name(request["workload"])
     async with asyncio.timeout(float(request.get("timeout", _DEFAULT_TIMEOUT))):
         sample = await workload.run(lib, int(request["size"]), int(request.get("batches", 1)))
-    return {"ok": True, "batches": sample.batches, "retained_bytes": sample.retained_bytes}
+    # The package the running loop's class comes from: "asyncio" or "uvloop".
+    loop = type(asyncio.get_running_loop()).__module__.partition(".")[0]
+    answer = {"ok": True, "batches": sample.batches, "retained_bytes": sample.retained_bytes}
+    return {**answer, "loop": loop}
 
 
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
