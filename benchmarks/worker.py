@@ -4,13 +4,12 @@
 ``aiopubsub`` (or none, for the floors); both packages are called ``aiopubsub``, so they never
 share a process. The protocol is one JSON object per line. The worker first writes a greeting
 ``{"impl", "version", "file", "loop", "loop_version"}`` (plus ``"error"`` if the library or
-the event loop could not be imported), then
-reads requests ``{"workload": name, "size": n, "batches": k, "timeout": seconds}`` from stdin
-and answers each with ``{"ok": true, "batches": [[ops, seconds], ...], "retained_bytes",
-"loop"}`` (the package of the loop that ran it) or
-``{"ok": false, "error": <traceback>}``; ``{"quit": true}`` or end of input stops it. Anything
-else written to stdout (a stray ``print``, a warning) goes to stderr instead, so it cannot
-corrupt the protocol.
+the event loop could not be imported), then reads requests ``{"workload": name, "size": n,
+"batches": k, "timeout": seconds}`` from stdin and answers each with ``{"ok": true,
+"batches": [[ops, seconds], ...], "retained_bytes", "loop"}`` (``loop``: the package of the
+loop that ran it) or ``{"ok": false, "error": <traceback>}``; ``{"quit": true}`` or end of
+input stops it. Anything else written to stdout (a stray ``print``, a warning) goes to stderr
+instead, so it cannot corrupt the protocol.
 """
 
 from __future__ import annotations
