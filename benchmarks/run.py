@@ -377,7 +377,8 @@ def _ratio(row: Row, gain: float | None) -> str:
         return "-"
     if row.workload.memory:
         return f"{1 / gain:.3f} (1/{gain:.0f})"
-    return f"{gain:.1f}x"
+    # Two decimals below 1: a slow-down of 0.05x must not read as 0.0x.
+    return f"{gain:.1f}x" if gain >= 0.95 else f"{gain:.2f}x"
 
 
 def _target(row: Row) -> str:
@@ -483,6 +484,8 @@ def notes(rows: Sequence[Row], results: dict[ResultKey, Result]) -> list[str]:
         "ratio: speed-up = original time / ours time (higher is better);",
         "       for h, ours memory / original memory (lower is better).",
         "target -: the row informs, it has no target.",
+        "ours uvloop, ratio uvloop: the same, both libraries under uvloop (targets are judged",
+        "       under asyncio's own loop).",
         "One operation:",
     ]
     lines += [f"  {row.workload.name}: {row.workload.op}" for row in rows]
