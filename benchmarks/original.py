@@ -8,15 +8,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["ORIGINAL_VERSION", "cache_dir", "ensure_original", "is_installed"]
+__all__ = ["ORIGINAL_VERSION", "cache_dir", "cache_root", "ensure_original", "is_installed"]
 
 ORIGINAL_VERSION = "3.0.0"
 
 
+def cache_root() -> Path:
+    """The benchmark's cache folder: ``$XDG_CACHE_HOME`` (or ``~/.cache``) ``/aiopubsub-bench``."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aiopubsub-bench"
+
+
 def cache_dir(version: str = ORIGINAL_VERSION) -> Path:
-    """Where the original is kept: ``$XDG_CACHE_HOME`` (or ``~/.cache``) ``/aiopubsub-bench``."""
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return root / "aiopubsub-bench" / f"orig-{version}"
+    """Where the original is kept: ``orig-<version>`` in :func:`cache_root`."""
+    return cache_root() / f"orig-{version}"
 
 
 def is_installed(folder: Path, version: str = ORIGINAL_VERSION) -> bool:

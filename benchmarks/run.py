@@ -2,10 +2,11 @@
 
 Usage (from anywhere)::
 
-    python3 benchmarks/run.py            # full run, one to two minutes on two cores
+    python3 benchmarks/run.py            # full run, about three minutes on two cores
     python3 benchmarks/run.py --quick    # small sizes: a smoke test of the suite itself
     python3 benchmarks/run.py --rst      # the same measurements, printed as an RST table
     python3 benchmarks/run.py --impl ours --json results.json   # offline: no original
+    python3 benchmarks/run.py --no-uvloop   # asyncio's own event loop only
 
 Each implementation runs in a worker process of its own (``worker.py``), because both packages
 are called ``aiopubsub``: ours from the working tree, the original from a folder that
@@ -21,12 +22,19 @@ are called ``aiopubsub``: ours from the working tree, the original from a folder
   gain reaches it.
 * A failing workload is reported and the run goes on; the exit status is then 1. Missing a
   target is a result, not a failure: the exit status stays 0.
+* Each library also runs every workload under uvloop, in workers of its own (``--loop uvloop``),
+  interleaved with the others; the table adds ours and the ratio under uvloop, and targets are
+  judged under asyncio's own loop. Without uvloop installed those columns say so. Floors run
+  under asyncio's loop only.
+* After the table, the three library rows slowest relative to their floor (ours time / floor
+  time), each with what bounds it (``Workload.bound``).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -39,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import recorded
 from original import ORIGINAL_VERSION, ensure_original
 from workloads import WORKLOADS, Workload
 
@@ -50,6 +59,12 @@ WORKER = HERE / "worker.py"
 
 #: Implementation names, as used in the JSON output and on the command line.
 OURS, ORIGINAL, FLOOR = "ours", "original", "floor"
+#: Event loops: asyncio's own, and uvloop.
+ASYNCIO, UVLOOP = "asyncio", "uvloop"
+#: What the uvloop columns hold when uvloop cannot be imported.
+NO_UVLOOP = "no uvloop"
+#: How many of the slowest rows relative to their floor the report names.
+SLOWEST = 3
 #: Rounds per workload: the best of them is reported.
 FULL_ROUNDS, QUICK_ROUNDS = 5, 2
 #: Timed batches per round (see ``workloads.py``): the best batch of all rounds is reported.
@@ -62,9 +77,10 @@ REQUEST_TIMEOUT, GRACE = 120.0, 30.0
 #: The paragraph under the RST table.
 RST_LEGEND = """\
 Times are per operation, from the best timed batch of all rounds; a floor is the same loop with
-no library (a direct call, a bare ``asyncio.Queue``). Ratio: speed-up, original time / ours
-time; for h, memory retained by ours / by the original. Reproduce with
-``python3 benchmarks/run.py --rst``; {summary}."""
+no library (a direct call, a bare ``asyncio.Queue``, a dict of precomputed routes). Ratio:
+speed-up, original time / ours time; for h, memory retained by ours / by the original.
+The uvloop columns: the same workloads, both libraries under uvloop {uvloop}.
+Reproduce with ``python3 benchmarks/run.py --rst``; {summary}."""
 
 
 class WorkerError(RuntimeError):
@@ -77,8 +93,15 @@ class Worker:
 
     impl: str
     process: subprocess.Popen[str]
+    loop: str = ASYNCIO
     version: str | None = None
     file: str | None = None
+    loop_version: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``ours``, ``original``, ``floor``, or one of those with ``@uvloop``."""
+        return self.impl if self.loop == ASYNCIO else f"{self.impl}@{self.loop}"
 
     def read(self, timeout: float) -> dict[str, Any]:
         """Return the worker's next protocol line.
@@ -90,10 +113,10 @@ class Worker:
         with selectors.DefaultSelector() as selector:
             selector.register(stdout, selectors.EVENT_READ)
             if not selector.select(timeout):
-                raise WorkerError(f"worker {self.impl!r} did not answer within {timeout:.0f} s")
+                raise WorkerError(f"worker {self.label!r} did not answer within {timeout:.0f} s")
         line = stdout.readline()
         if not line:
-            raise WorkerError(f"worker {self.impl!r} exited with {self.process.wait()}")
+            raise WorkerError(f"worker {self.label!r} exited with {self.process.wait()}")
         answer: dict[str, Any] = json.loads(line)
         return answer
 
@@ -123,8 +146,9 @@ class Worker:
             self.process.wait()
 
 
-def start_worker(impl: str, library: Path | None, logging_mode: str) -> Worker:
-    """Start a worker for ``impl`` whose only ``aiopubsub`` is the one under ``library``.
+def start_worker(impl: str, library: Path | None, logging_mode: str, loop: str = ASYNCIO) -> Worker:
+    """Start a worker for ``impl`` whose only ``aiopubsub`` is the one under ``library``,
+    running its workloads under the event loop ``loop``.
 
     ``PYTHONPATH`` is replaced, not extended, and ``PYTHONHASHSEED`` is fixed, so that every
     worker of every run lays out its dicts and sets alike. A worker without a library (the
@@ -135,6 +159,7 @@ def start_worker(impl: str, library: Path | None, logging_mode: str) -> Worker:
     env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
     env["PYTHONHASHSEED"] = "0"
     command = [sys.executable, str(WORKER), "--impl", impl, "--logging", logging_mode]
+    command += ["--loop", loop]
     if library is None:
         command.append("--no-library")
     else:
@@ -143,7 +168,7 @@ def start_worker(impl: str, library: Path | None, logging_mode: str) -> Worker:
     process = subprocess.Popen(
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=HERE
     )
-    worker = Worker(impl, process)
+    worker = Worker(impl, process, loop)
     try:
         greeting = worker.read(60.0)
     except WorkerError:
@@ -151,8 +176,11 @@ def start_worker(impl: str, library: Path | None, logging_mode: str) -> Worker:
         raise
     if "error" in greeting:
         worker.close()
-        raise WorkerError(f"worker {impl!r} could not import its library:\n{greeting['error']}")
+        raise WorkerError(
+            f"worker {worker.label!r} could not import its library or loop:\n{greeting['error']}"
+        )
     worker.version, worker.file = greeting["version"], greeting["file"]
+    worker.loop_version = greeting["loop_version"]
     return worker
 
 
@@ -168,6 +196,7 @@ class Result:
     workload: Workload
     impl: str
     size: int
+    loop: str = ASYNCIO
     figures: list[float] = field(default_factory=list)
     batches: list[list[float]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -182,11 +211,23 @@ class Result:
         if not answer.get("ok"):
             self.errors.append(str(answer.get("error")))
             return
+        if answer.get("loop") != self.loop:
+            self.errors.append(f"ran under {answer.get('loop')!r}, not {self.loop!r}")
+            return
         self.batches += answer["batches"]
         if self.workload.memory:
             self.figures.append(float(answer["retained_bytes"]))
         else:
             self.figures += [seconds / ops for ops, seconds in answer["batches"]]
+
+
+def _gain(ours: Result | None, original: Result | None) -> float | None:
+    """original / ours, for time and memory alike; ``None`` if either is missing."""
+    ours_best = ours.best if ours else None
+    original_best = original.best if original else None
+    if not ours_best or not original_best:
+        return None
+    return original_best / ours_best
 
 
 @dataclass
@@ -197,15 +238,27 @@ class Row:
     ours: Result | None
     original: Result | None
     floor: Result | None
+    ours_uvloop: Result | None = None
+    original_uvloop: Result | None = None
 
     @property
     def gain(self) -> float | None:
         """original / ours, for time and memory alike; ``None`` if either is missing."""
+        return _gain(self.ours, self.original)
+
+    @property
+    def gain_uvloop(self) -> float | None:
+        """:attr:`gain` with both libraries under uvloop."""
+        return _gain(self.ours_uvloop, self.original_uvloop)
+
+    @property
+    def over_floor(self) -> float | None:
+        """ours time / floor time; ``None`` without a floor, a figure, or for memory."""
         ours = self.ours.best if self.ours else None
-        original = self.original.best if self.original else None
-        if not ours or not original:
+        floor = self.floor.best if self.floor else None
+        if self.workload.memory or not ours or not floor:
             return None
-        return original / ours
+        return ours / floor
 
     @property
     def met(self) -> bool | None:
@@ -228,6 +281,8 @@ def _rotated(items: Sequence[Any], by: int) -> list[Any]:
 
 
 Job = tuple[Workload, Worker]
+#: A result's key: workload name, implementation, event loop.
+ResultKey = tuple[str, str, str]
 
 
 def schedule(workloads: Sequence[Workload], workers: dict[str, Worker]) -> list[list[Job]]:
@@ -237,7 +292,7 @@ def schedule(workloads: Sequence[Workload], workers: dict[str, Worker]) -> list[
     time that floor is needed, so that a floor is measured next to the rows it is printed in.
     A floor no selected workload needs gets a group of its own.
     """
-    library = [worker for impl, worker in workers.items() if impl != FLOOR]
+    library = [worker for worker in workers.values() if worker.impl != FLOOR]
     floors = {workload.name: workload for workload in workloads if workload.is_floor}
     groups: list[list[Job]] = []
     for workload in workloads:
@@ -253,11 +308,11 @@ def schedule(workloads: Sequence[Workload], workers: dict[str, Worker]) -> list[
 
 def measure(
     workloads: Sequence[Workload], workers: dict[str, Worker], rounds: int, quick: bool
-) -> dict[tuple[str, str], Result]:
+) -> dict[ResultKey, Result]:
     """Run every workload on every fitting worker for ``rounds`` interleaved rounds."""
     batches = QUICK_BATCHES if quick else FULL_BATCHES
     groups = schedule(workloads, workers)
-    results: dict[tuple[str, str], Result] = {}
+    results: dict[ResultKey, Result] = {}
     for round_index in range(rounds):
         started = time.perf_counter()
         print(f"round {round_index + 1}/{rounds}:", end="", file=sys.stderr, flush=True)
@@ -265,7 +320,8 @@ def measure(
             for workload, worker in _rotated(group, round_index):
                 size = workload.quick_size if quick else workload.size
                 result = results.setdefault(
-                    (workload.name, worker.impl), Result(workload, worker.impl, size)
+                    (workload.name, worker.impl, worker.loop),
+                    Result(workload, worker.impl, size, worker.loop),
                 )
                 result.add(worker.run(workload, size, batches))
             print(f" {group[0][0].name}", end="", file=sys.stderr, flush=True)
@@ -273,14 +329,16 @@ def measure(
     return results
 
 
-def build_rows(workloads: Sequence[Workload], results: dict[tuple[str, str], Result]) -> list[Row]:
+def build_rows(workloads: Sequence[Workload], results: dict[ResultKey, Result]) -> list[Row]:
     """One row per library workload, with its floor's result when it has one."""
     return [
         Row(
             workload,
-            results.get((workload.name, OURS)),
-            results.get((workload.name, ORIGINAL)),
-            results.get((workload.floor, FLOOR)) if workload.floor else None,
+            results.get((workload.name, OURS, ASYNCIO)),
+            results.get((workload.name, ORIGINAL, ASYNCIO)),
+            results.get((workload.floor, FLOOR, ASYNCIO)) if workload.floor else None,
+            results.get((workload.name, OURS, UVLOOP)),
+            results.get((workload.name, ORIGINAL, UVLOOP)),
         )
         for workload in workloads
         if not workload.is_floor
@@ -314,13 +372,13 @@ def _figure(row: Row, result: Result | None) -> str:
     return format_bytes(result.best) if row.workload.memory else format_time(result.best)
 
 
-def _ratio(row: Row) -> str:
-    gain = row.gain
+def _ratio(row: Row, gain: float | None) -> str:
     if gain is None:
         return "-"
     if row.workload.memory:
         return f"{1 / gain:.3f} (1/{gain:.0f})"
-    return f"{gain:.1f}x"
+    # Two decimals below 1: a slow-down of 0.05x must not read as 0.0x.
+    return f"{gain:.1f}x" if gain >= 0.95 else f"{gain:.2f}x"
 
 
 def _target(row: Row) -> str:
@@ -335,25 +393,36 @@ def _verdict(row: Row) -> str:
     return "-" if met is None else "met" if met else "MISSED"
 
 
-def table_cells(rows: Sequence[Row], original_label: str) -> list[list[str]]:
-    """The report as a header row followed by one row of cells per workload."""
+def table_cells(
+    rows: Sequence[Row], original_label: str, uvloop: str | None = None
+) -> list[list[str]]:
+    """The report as a header row followed by one row of cells per workload.
+
+    :param uvloop: ``None`` for no uvloop columns; else what fills them when a figure is
+        missing: ``"-"`` when uvloop ran, :data:`NO_UVLOOP` when it could not.
+    """
     header = ["", "workload", "N", OURS, original_label, "floor", "ratio", "target", "verdict"]
+    if uvloop is not None:
+        header += ["ours uvloop", "ratio uvloop"]
     cells = [header]
     for row in rows:
         measured = row.ours or row.original
-        cells.append(
-            [
-                row.workload.name,
-                row.workload.title,
-                f"{measured.size:,}" if measured else "-",
-                _figure(row, row.ours),
-                _figure(row, row.original),
-                _figure(row, row.floor),
-                _ratio(row),
-                _target(row),
-                _verdict(row),
-            ]
-        )
+        line = [
+            row.workload.name,
+            row.workload.title,
+            f"{measured.size:,}" if measured else "-",
+            _figure(row, row.ours),
+            _figure(row, row.original),
+            _figure(row, row.floor),
+            _ratio(row, row.gain),
+            _target(row),
+            _verdict(row),
+        ]
+        if uvloop is not None:
+            gain = row.gain_uvloop
+            line.append(_figure(row, row.ours_uvloop) if row.ours_uvloop else uvloop)
+            line.append(_ratio(row, gain) if gain is not None else uvloop)
+        cells.append(line)
     return cells
 
 
@@ -392,7 +461,22 @@ def rst_table(cells: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def notes(rows: Sequence[Row], results: dict[tuple[str, str], Result]) -> list[str]:
+def slowest(rows: Sequence[Row], count: int = SLOWEST) -> list[str]:
+    """The ``count`` rows whose time is the largest multiple of their floor's, one line each
+    with what bounds them; ours under asyncio's loop."""
+    ranked = sorted(
+        (row for row in rows if row.over_floor is not None),
+        key=lambda row: row.over_floor or 0.0,
+        reverse=True,
+    )
+    return [
+        f"{row.workload.name}: {row.over_floor:.1f}x its floor ({row.workload.floor}):"
+        f" {row.workload.bound or 'not described'}"
+        for row in ranked[:count]
+    ]
+
+
+def notes(rows: Sequence[Row], results: dict[ResultKey, Result]) -> list[str]:
     """What the columns mean, what one operation is, and the floors."""
     lines = [
         "ours, original, floor: time per operation in the best batch of all rounds",
@@ -400,6 +484,8 @@ def notes(rows: Sequence[Row], results: dict[tuple[str, str], Result]) -> list[s
         "ratio: speed-up = original time / ours time (higher is better);",
         "       for h, ours memory / original memory (lower is better).",
         "target -: the row informs, it has no target.",
+        "ours uvloop, ratio uvloop: the same, both libraries under uvloop (targets are judged",
+        "       under asyncio's own loop).",
         "One operation:",
     ]
     lines += [f"  {row.workload.name}: {row.workload.op}" for row in rows]
@@ -410,18 +496,31 @@ def notes(rows: Sequence[Row], results: dict[tuple[str, str], Result]) -> list[s
             lines.append(f"floor of {used_by}: {result.workload.title}")
     failed = sorted({key for key, result in results.items() if result.errors})
     if failed:
-        lines.append("FAILED rounds: " + ", ".join(f"{name} ({impl})" for name, impl in failed))
+        lines.append(
+            "FAILED rounds: " + ", ".join(f"{name} ({impl}, {loop})" for name, impl, loop in failed)
+        )
     return lines
 
 
 def verdict_summary(rows: Sequence[Row], quick: bool = False) -> str:
-    """``targets met: 7 of 8; missed: ...``, or why there is no verdict."""
+    """``targets met: 7 of 8; missed: ...``, or why there is no verdict; then the same under
+    uvloop, where it ran."""
     judged = [row for row in rows if row.met is not None]
     if not judged:
         return "targets: not judged (the original was not measured)"
     missed = [row.workload.name for row in judged if not row.met]
     summary = f"targets met: {len(judged) - len(missed)} of {len(judged)}"
     summary += f"; missed: {', '.join(missed)}" if missed else ""
+    under_uvloop = [row for row in judged if row.gain_uvloop is not None]
+    if under_uvloop:
+        missed = [
+            row.workload.name
+            for row in under_uvloop
+            if (row.gain_uvloop or 0.0) < (row.workload.target or 0.0)
+        ]
+        summary += f"; under uvloop {len(under_uvloop) - len(missed)} of {len(under_uvloop)}" + (
+            f" (missed: {', '.join(missed)})" if missed else ""
+        )
     # Quick sizes are too small for some gains (h holds a full route cache of a few keys).
     return summary + (" (quick run: sizes too small to judge)" if quick else "")
 
@@ -455,17 +554,29 @@ def environment() -> dict[str, Any]:
     }
 
 
-def describe(env: dict[str, Any], workers: dict[str, Worker], rounds: int) -> str:
+def uvloop_version(workers: dict[str, Worker]) -> str | None:
+    """The version of uvloop the uvloop workers ran, ``None`` if none ran."""
+    return next((w.loop_version for w in workers.values() if w.loop == UVLOOP), None)
+
+
+def describe(
+    env: dict[str, Any], workers: dict[str, Worker], rounds: int, uvloop: str | None
+) -> str:
     """One sentence on what was measured where, for the top of the report."""
     versions = []
     if OURS in workers:
         versions.append(f"aiopubsub {workers[OURS].version} (this tree)")
     if ORIGINAL in workers:
         versions.append(f"aiopubsub {workers[ORIGINAL].version} (PyPI)")
+    loops = "asyncio's event loop"
+    if uvloop == NO_UVLOOP:
+        loops += " (uvloop is not installed)"
+    elif uvloop is not None:
+        loops += f" and uvloop {uvloop_version(workers)}"
     return (
         f"Measured {env['date']}: {env['python']} on {env['system']},"
         f" {env['processor']}, {env['cpu_count']} CPUs; {' against '.join(versions)};"
-        f" best of {rounds} interleaved rounds."
+        f" {loops}; best of {rounds} interleaved rounds."
     )
 
 
@@ -473,17 +584,22 @@ def to_json(
     env: dict[str, Any],
     workers: dict[str, Worker],
     rows: Sequence[Row],
-    results: dict[tuple[str, str], Result],
+    results: dict[ResultKey, Result],
     args: argparse.Namespace,
 ) -> dict[str, Any]:
-    """The whole run, for ``--json``: every sample, the best figures, the verdicts."""
+    """The whole run, for ``--json``: every sample, the best figures, the verdicts.
+
+    ``gain`` is that of the result's event loop; ``met`` is judged under asyncio's loop only.
+    """
     workloads = []
-    for (name, impl), result in results.items():
+    for (name, impl, loop), result in results.items():
         row = next((row for row in rows if row.workload.name == name), None)
+        on_asyncio = loop == ASYNCIO
         workloads.append(
             {
                 "name": name,
                 "impl": impl,
+                "loop": loop,
                 "title": result.workload.title,
                 "op": result.workload.op,
                 "size": result.size,
@@ -493,8 +609,9 @@ def to_json(
                 "batches": result.batches,
                 "errors": result.errors,
                 "target": result.workload.target,
-                "gain": row.gain if row else None,
-                "met": row.met if row else None,
+                "gain": (row.gain if on_asyncio else row.gain_uvloop) if row else None,
+                "met": row.met if row and on_asyncio else None,
+                "over_floor": row.over_floor if row and on_asyncio else None,
             }
         )
     return {
@@ -504,11 +621,18 @@ def to_json(
         "rounds": args.rounds,
         "logging": args.logging,
         "implementations": {
-            impl: {"version": worker.version, "file": worker.file}
-            for impl, worker in workers.items()
+            label: {
+                "version": worker.version,
+                "file": worker.file,
+                "loop": worker.loop,
+                "loop_version": worker.loop_version,
+            }
+            for label, worker in workers.items()
         },
+        "uvloop": uvloop_version(workers),
         "results": workloads,
         "summary": verdict_summary(rows, args.quick),
+        "slowest_over_floor": slowest(rows),
     }
 
 
@@ -531,6 +655,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", help="comma-separated workload names, e.g. 'c,d' (floors too)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results here")
     parser.add_argument("--rst", action="store_true", help="print the report as an RST table")
+    parser.add_argument(
+        "--no-uvloop",
+        action="store_true",
+        help="skip the runs under uvloop (by default both libraries also run under it)",
+    )
     parser.add_argument(
         "--original-dir",
         type=Path,
@@ -567,19 +696,36 @@ def select_workloads(only: str | None) -> list[Workload]:
     return [workload for workload in WORKLOADS if workload.name in names]
 
 
-def start_workers(args: argparse.Namespace) -> dict[str, Worker]:
-    """Start the floor worker and one worker per library asked for."""
+def uvloop_state(args: argparse.Namespace) -> str | None:
+    """What the uvloop columns hold: ``None`` (no columns, ``--no-uvloop``), ``"-"`` for a
+    missing figure when uvloop runs, or :data:`NO_UVLOOP` when it is not installed."""
+    if args.no_uvloop:
+        return None
+    if importlib.util.find_spec("uvloop") is None:
+        print("uvloop is not installed: its columns stay empty", file=sys.stderr)
+        return NO_UVLOOP
+    return "-"
+
+
+def start_workers(args: argparse.Namespace, uvloop: str | None) -> dict[str, Worker]:
+    """Start the floor worker and one worker per library and event loop asked for, keyed by
+    :attr:`Worker.label`."""
     workers: dict[str, Worker] = {}
+    libraries: list[tuple[str, Path]] = []
+    if args.impl in ("all", OURS):
+        libraries.append((OURS, REPO))
+    if args.impl in ("all", ORIGINAL):
+        libraries.append((ORIGINAL, ensure_original(ORIGINAL_VERSION, args.original_dir)))
+    loops = [ASYNCIO] if uvloop in (None, NO_UVLOOP) else [ASYNCIO, UVLOOP]
     try:
-        if args.impl in ("all", OURS):
-            workers[OURS] = start_worker(OURS, REPO, args.logging)
-        if args.impl in ("all", ORIGINAL):
-            folder = ensure_original(ORIGINAL_VERSION, args.original_dir)
-            workers[ORIGINAL] = start_worker(ORIGINAL, folder, args.logging)
-            if workers[ORIGINAL].version != ORIGINAL_VERSION:
-                raise WorkerError(
-                    f"{folder} holds aiopubsub {workers[ORIGINAL].version}, not {ORIGINAL_VERSION}"
-                )
+        for loop in loops:
+            for impl, folder in libraries:
+                worker = start_worker(impl, folder, args.logging, loop)
+                workers[worker.label] = worker
+                if impl == ORIGINAL and worker.version != ORIGINAL_VERSION:
+                    raise WorkerError(
+                        f"{folder} holds aiopubsub {worker.version}, not {ORIGINAL_VERSION}"
+                    )
         workers[FLOOR] = start_worker(FLOOR, None, args.logging)
     except BaseException:
         for worker in workers.values():
@@ -588,12 +734,33 @@ def start_workers(args: argparse.Namespace) -> dict[str, Worker]:
     return workers
 
 
+def prepare_data(workloads: Sequence[Workload]) -> None:
+    """Derive the recorded stream into the cache once, before any worker needs it."""
+    if any(workload.recorded for workload in workloads) and not recorded.is_cached():
+        print(
+            f"deriving the recorded stream from {recorded.ASSET.name} (once, some 10 s) ...",
+            file=sys.stderr,
+            flush=True,
+        )
+        recorded.load()
+
+
+def _uvloop_legend(uvloop: str | None, workers: dict[str, Worker]) -> str:
+    if uvloop is None:
+        return "(not run: --no-uvloop)"
+    if uvloop == NO_UVLOOP:
+        return "(not run: uvloop is not installed)"
+    return f"{uvloop_version(workers)}; targets are judged under asyncio's loop"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print the report; return the exit status."""
     args = parse_args(argv)
     workloads = select_workloads(args.only)
+    uvloop = uvloop_state(args)
+    prepare_data(workloads)
     try:
-        workers = start_workers(args)
+        workers = start_workers(args, uvloop)
     except (WorkerError, subprocess.CalledProcessError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         if isinstance(exc, subprocess.CalledProcessError):
@@ -607,20 +774,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = environment()
     rows = build_rows(workloads, results)
     original_label = f"original {workers[ORIGINAL].version}" if ORIGINAL in workers else ORIGINAL
-    cells = table_cells(rows, original_label)
-    header = describe(env, workers, args.rounds)
+    cells = table_cells(rows, original_label, uvloop)
+    header = describe(env, workers, args.rounds, uvloop)
+    summary = verdict_summary(rows, args.quick)
+    slow = slowest(rows)
     if args.rst:
         print(f"{header}\n\n{rst_table(cells)}\n")
-        print(RST_LEGEND.format(summary=verdict_summary(rows, args.quick)))
+        print(RST_LEGEND.format(uvloop=_uvloop_legend(uvloop, workers), summary=summary))
+        if slow:
+            print(f"\nThe {len(slow)} rows slowest relative to their floor (ours / floor):\n")
+            print("\n".join(f"* {line}" for line in slow))
     else:
         print(f"{header}\n\n{plain_table(cells)}\n")
-        print("\n".join([*notes(rows, results), verdict_summary(rows, args.quick)]))
+        print("\n".join([*notes(rows, results), summary]))
+        if slow:
+            print("\nslowest relative to their floor (ours / floor, under asyncio):")
+            print("\n".join(f"  {line}" for line in slow))
     if args.json:
         payload = to_json(env, workers, rows, results, args)
         args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     for result in results.values():
         for error in result.errors[:1]:
-            print(f"\n{result.workload.name} ({result.impl}) failed:\n{error}", file=sys.stderr)
+            print(
+                f"\n{result.workload.name} ({result.impl}, {result.loop}) failed:\n{error}",
+                file=sys.stderr,
+            )
     return 1 if any(result.errors for result in results.values()) else 0
 
 

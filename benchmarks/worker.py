@@ -3,12 +3,13 @@
 ``run.py`` starts one worker per implementation with ``PYTHONPATH`` naming exactly one
 ``aiopubsub`` (or none, for the floors); both packages are called ``aiopubsub``, so they never
 share a process. The protocol is one JSON object per line. The worker first writes a greeting
-``{"impl", "version", "file"}`` (plus ``"error"`` if the library could not be imported), then
-reads requests ``{"workload": name, "size": n, "batches": k, "timeout": seconds}`` from stdin
-and answers each with ``{"ok": true, "batches": [[ops, seconds], ...], "retained_bytes"}`` or
-``{"ok": false, "error": <traceback>}``; ``{"quit": true}`` or end of input stops it. Anything
-else written to stdout (a stray ``print``, a warning) goes to stderr instead, so it cannot
-corrupt the protocol.
+``{"impl", "version", "file", "loop", "loop_version"}`` (plus ``"error"`` if the library or
+the event loop could not be imported), then reads requests ``{"workload": name, "size": n,
+"batches": k, "timeout": seconds}`` from stdin and answers each with ``{"ok": true,
+"batches": [[ops, seconds], ...], "retained_bytes", "loop"}`` (``loop``: the package of the
+loop that ran it) or ``{"ok": false, "error": <traceback>}``; ``{"quit": true}`` or end of
+input stops it. Anything else written to stdout (a stray ``print``, a warning) goes to stderr
+instead, so it cannot corrupt the protocol.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import json
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -102,17 +104,39 @@ async def _bounded(lib: Any, request: dict[str, Any]) -> dict[str, Any]:
     workload = by_name(request["workload"])
     async with asyncio.timeout(float(request.get("timeout", _DEFAULT_TIMEOUT))):
         sample = await workload.run(lib, int(request["size"]), int(request.get("batches", 1)))
-    return {"ok": True, "batches": sample.batches, "retained_bytes": sample.retained_bytes}
+    # The package the running loop's class comes from: "asyncio" or "uvloop".
+    loop = type(asyncio.get_running_loop()).__module__.partition(".")[0]
+    answer = {"ok": True, "batches": sample.batches, "retained_bytes": sample.retained_bytes}
+    return {**answer, "loop": loop}
 
 
-def _serve(lib: Any, request: dict[str, Any]) -> dict[str, Any]:
+LoopFactory = Callable[[], asyncio.AbstractEventLoop]
+
+
+def _loop_factory(loop: str) -> tuple[LoopFactory | None, str | None]:
+    """The factory of the event loop called ``loop`` and that loop's version.
+
+    ``asyncio``: the default loop (``None``: ``asyncio.Runner`` makes one). ``uvloop``: its
+    ``new_event_loop``, given to ``asyncio.Runner`` directly, so no event-loop policy is set.
+
+    :raises ImportError: if uvloop is asked for and not installed.
+    """
+    if loop == "asyncio":
+        return None, None
+    import uvloop
+
+    return uvloop.new_event_loop, importlib.metadata.version("uvloop")
+
+
+def _serve(lib: Any, request: dict[str, Any], loop_factory: LoopFactory | None) -> dict[str, Any]:
     """Answer one request in a fresh event loop; a failure becomes an answer with its traceback.
 
     A fresh loop per request means no repetition inherits tasks, callbacks or free lists from
     the one before it; creating the loop is not timed.
     """
     try:
-        return asyncio.run(_bounded(lib, request))
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            return runner.run(_bounded(lib, request))
     except Exception:  # noqa: BLE001 - sent back whole, with its traceback, to run.py
         return {"ok": False, "error": traceback.format_exc()}
 
@@ -129,6 +153,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     library.add_argument("--no-library", action="store_true", help="import no aiopubsub (floors)")
     parser.add_argument("--logging", choices=("logwood", "stdlib"), default="logwood")
+    parser.add_argument(
+        "--loop", choices=("asyncio", "uvloop"), default="asyncio", help="event loop to run in"
+    )
     return parser.parse_args(argv)
 
 
@@ -139,6 +166,12 @@ def main(argv: list[str] | None = None) -> int:
     _configure_logging(args.logging)
     lib: Any = None
     greeting: dict[str, Any] = {"impl": args.impl, "version": None, "file": None}
+    greeting.update(loop=args.loop, loop_version=None)
+    try:
+        loop_factory, greeting["loop_version"] = _loop_factory(args.loop)
+    except ImportError:
+        _send(stream, {**greeting, "error": traceback.format_exc()})
+        return 1
     if not args.no_library:
         try:
             lib = _import_library(args.expect_dir)
@@ -151,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         request = json.loads(line)
         if request.get("quit"):
             break
-        _send(stream, _serve(lib, request))
+        _send(stream, _serve(lib, request, loop_factory))
     return 0
 
 

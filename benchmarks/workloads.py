@@ -26,6 +26,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import recorded
+
 __all__ = ["WORKLOADS", "Sample", "Workload", "by_name"]
 
 #: How many subscriptions, none of which the published keys match, workloads a to c2 hold.
@@ -77,6 +79,9 @@ class Workload:
     :param memory: the workload's figure is retained bytes rather than time per operation.
     :param is_floor: the workload uses no library at all (``lib`` is ``None``).
     :param floor: for a library workload, the name of the floor shown in its row.
+    :param bound: for a row with a floor, what the library does on top of it, for the report of
+        the slowest paths relative to their floor.
+    :param recorded: the workload replays the recorded stream (``recorded.py``).
     """
 
     name: str
@@ -89,6 +94,8 @@ class Workload:
     memory: bool = False
     is_floor: bool = False
     floor: str | None = None
+    bound: str = ""
+    recorded: bool = False
 
 
 def _chunks(items: Sequence[Any], batches: int) -> list[Sequence[Any]]:
@@ -157,19 +164,48 @@ def _background_hub(lib: Any, last_part: Sequence[str]) -> tuple[Any, Any]:
     return hub, subscriber
 
 
-def _check_background(hub: Any, subscriber: Any) -> None:
+def _check_background(hub: Any, subscriber: Any, others: int = 0) -> None:
     """Check, after the clock stopped, that the background was there and nothing matched it.
 
     Keeps ``subscriber`` alive until then, too.
 
+    :param others: how many other queue subscriptions, all empty by now, the hub holds.
     :raises RuntimeError: if a subscription is missing or a message reached one.
     """
     sizes = hub.get_all_subscriber_queue_sizes()
-    if len(sizes) != BACKGROUND_SUBSCRIPTIONS or any(map(sum, sizes.values())):
+    expected = BACKGROUND_SUBSCRIPTIONS + others
+    if len(sizes) != expected or any(map(sum, sizes.values())):
         raise RuntimeError(
             f"{subscriber.id!r} should hold {BACKGROUND_SUBSCRIPTIONS} empty queue subscriptions,"
             f" the hub reports {len(sizes)} holding {sum(map(sum, sizes.values()))} messages"
         )
+
+
+Callback = Callable[[Any, Any], None]
+
+
+def _counting_callbacks(count: int) -> tuple[list[Callback], Callable[[], int]]:
+    """``count`` distinct cheap sync callbacks, and a function telling how often they were
+    called in all. Distinct, so that no library can merge two subscriptions into one."""
+    calls = 0
+
+    def make() -> Callback:
+        def callback(key: Any, message: Any) -> None:
+            nonlocal calls
+            calls += 1
+
+        return callback
+
+    def called() -> int:
+        return calls
+
+    return [make() for _ in range(count)], called
+
+
+def _check_calls(called: Callable[[], int], expected: int) -> None:
+    """:raises RuntimeError: if the callbacks were not called ``expected`` times in all."""
+    if called() != expected:
+        raise RuntimeError(f"callbacks called {called()} times, expected {expected}")
 
 
 def _warm_publish(lib: Any, n: int, batches: int, tail: tuple[str, ...]) -> Sample:
@@ -396,13 +432,196 @@ async def retained_memory(lib: Any, n: int, batches: int) -> Sample:
     return Sample(((n, elapsed),), retained)
 
 
-def _noop(key: Any, message: Any) -> None:
-    """The cheapest possible subscriber callback."""
+def _one_callback(
+    lib: Any, n: int, batches: int, tail: tuple[str, ...], attach: Callable[..., Any]
+) -> Sample:
+    """Publish to one sync callback that ``attach(lib, hub, key, callback)`` subscribes, among
+    the background subscriptions ending in ``tail``, after one warm-up publish."""
+    hub, background = _background_hub(lib, tail)
+    (callback,), called = _counting_callbacks(1)
+    key = lib.Key(ROOT, "b", "c")
+    handle = attach(lib, hub, key, callback)
+    hub.publish(key, MESSAGE)
+    sample = _call_repeatedly(hub.publish, key, n, batches)
+    _check_background(hub, background)
+    _check_calls(called, n + 1)
+    del handle  # Kept alive until now: a library may drop a collected subscriber's listeners.
+    return sample
+
+
+def _add_subscriber(lib: Any, hub: Any, key: Any, callback: Callback) -> None:
+    hub.add_subscriber(key, callback)
+
+
+def _add_sync_listener(lib: Any, hub: Any, key: Any, callback: Callback) -> Any:
+    subscriber = lib.Subscriber(hub, "listener")
+    subscriber.add_sync_listener(key, callback)
+    return subscriber
+
+
+def _sync_subscribe(lib: Any, hub: Any, key: Any, callback: Callback) -> Any:
+    subscriber = lib.Subscriber(hub, "sync")
+    subscriber.sync_subscribe(key, callback)
+    return subscriber
+
+
+async def callback_exact(lib: Any, n: int, batches: int) -> Sample:
+    """i. Publish to one ``hub.add_subscriber`` callback, among exact subscriptions."""
+    return _one_callback(lib, n, batches, ("c",), _add_subscriber)
+
+
+async def callback_wildcard(lib: Any, n: int, batches: int) -> Sample:
+    """j. As i, among wildcard subscriptions ``(ROOT, str(i), '*')``."""
+    return _one_callback(lib, n, batches, ("*",), _add_subscriber)
+
+
+async def sync_listener(lib: Any, n: int, batches: int) -> Sample:
+    """k. As i, the callback added with ``Subscriber.add_sync_listener``."""
+    return _one_callback(lib, n, batches, ("c",), _add_sync_listener)
+
+
+async def sync_subscription(lib: Any, n: int, batches: int) -> Sample:
+    """l. As i, the callback added with ``Subscriber.sync_subscribe``."""
+    return _one_callback(lib, n, batches, ("c",), _sync_subscribe)
+
+
+async def recorded_stream(lib: Any, n: int, batches: int) -> Sample:
+    """m. Replay the original's recorded production stream (see ``recorded.py``).
+
+    One distinct counting callback per subscription key; the stream is published once before
+    the clock starts, so that every route is warm (row c is about new keys), then ``n`` of its
+    publishes in order, from its start again when it runs out. Every callback call is counted
+    and checked against the original's rule.
+    """
+    stream = recorded.load()
+    hub = lib.Hub()
+    callbacks, called = _counting_callbacks(len(stream.subscriptions))
+    for parts, callback in zip(stream.subscriptions, callbacks):
+        hub.add_subscriber(lib.Key(*parts), callback)
+    # One Key per publish, as an application makes a new one for each message.
+    keys = [lib.Key(*parts) for parts in stream.publishes]
+    for key in keys:
+        hub.publish(key, MESSAGE)
+    sample = _publish_each(hub.publish, [keys[i % len(keys)] for i in range(n)], batches)
+    _check_calls(called, stream.expected_calls(len(keys)) + stream.expected_calls(n))
+    return sample
+
+
+async def publisher_round_trip(lib: Any, n: int, batches: int) -> Sample:
+    """n. As e, publishing through ``Publisher(hub, ROOT).publish(Key('rt'), message)``."""
+    hub = lib.Hub()
+    subscriber = lib.Subscriber(hub, "publisher")
+    subscriber.subscribe(lib.Key(ROOT, "rt"))
+    publisher = lib.Publisher(hub, ROOT)
+    suffix = lib.Key("rt")
+
+    async def step(items: Sequence[Any]) -> None:
+        publish, consume, k = publisher.publish, subscriber.consume, suffix
+        for i in items:
+            publish(k, i)
+            await consume()
+
+    return await _atime_batches(step, range(n), batches)
+
+
+def _one_queue_among_background(lib: Any) -> tuple[Any, Any, Any, Any]:
+    """A hub with the exact background subscriptions and one more queue subscription, of
+    ``(ROOT, 'b', 'c')``: ``(hub, background, subscriber, key)``."""
+    hub, background = _background_hub(lib, ("c",))
+    key = lib.Key(ROOT, "b", "c")
+    subscriber = lib.Subscriber(hub, "queue")
+    subscriber.subscribe(key)
+    return hub, background, subscriber, key
+
+
+async def has_subscribers_warm(lib: Any, n: int, batches: int) -> Sample:
+    """o. ``hub.has_subscribers(key)`` for a key with one queue subscription, published to
+    once before, among exact subscriptions."""
+    hub, background, subscriber, key = _one_queue_among_background(lib)
+    hub.publish(key, MESSAGE)
+    await subscriber.consume()
+    sample = _call_repeatedly(lambda k, _: hub.has_subscribers(k), key, n, batches)
+    if hub.has_subscribers(key) is not True:
+        raise RuntimeError(f"has_subscribers({key!r}) should be True")
+    _check_background(hub, background, others=1)
+    return sample
+
+
+async def queue_sizes(lib: Any, n: int, batches: int) -> Sample:
+    """p. ``hub.get_subscriber_queue_sizes(key)`` for a key whose one queue holds a message,
+    among exact subscriptions."""
+    hub, background, subscriber, key = _one_queue_among_background(lib)
+    hub.publish(key, MESSAGE)
+    sample = _call_repeatedly(lambda k, _: hub.get_subscriber_queue_sizes(k), key, n, batches)
+    sizes = hub.get_subscriber_queue_sizes(key)
+    if tuple(sizes) != (1,):
+        raise RuntimeError(f"get_subscriber_queue_sizes({key!r}) gave {sizes!r}, not (1,)")
+    await subscriber.consume()
+    _check_background(hub, background, others=1)
+    return sample
+
+
+async def wildcard_round_trip(lib: Any, n: int, batches: int) -> Sample:
+    """q. As e, the subscriber subscribed with ``subscribe(Key(ROOT, '*'))``."""
+    hub = lib.Hub()
+    subscriber = lib.Subscriber(hub, "wildcard")
+    subscriber.subscribe(lib.Key(ROOT, "*"))
+    return await _time_round_trips(hub, subscriber, lib.Key(ROOT, "rt"), n, batches)
+
+
+async def listener_churn(lib: Any, n: int, batches: int) -> Sample:
+    """r. ``add_sync_listener(key, cb)`` then ``await remove_listener(key, cb)``, among exact
+    subscriptions, the key published to once before."""
+    hub, background = _background_hub(lib, ("c",))
+    subscriber = lib.Subscriber(hub, "churn")
+    (callback,), called = _counting_callbacks(1)
+    key = lib.Key(ROOT, "b", "c")
+    hub.publish(key, MESSAGE)
+
+    async def step(items: Sequence[Any]) -> None:
+        add, remove, k, cb = subscriber.add_sync_listener, subscriber.remove_listener, key, callback
+        for _ in items:
+            add(k, cb)
+            await remove(k, cb)
+
+    sample = await _atime_batches(step, range(n), batches)
+    if hub.has_subscribers(key):
+        raise RuntimeError(f"{key!r} still has subscribers after the last remove_listener")
+    _check_background(hub, background)
+    _check_calls(called, 0)
+    return sample
 
 
 async def floor_call(lib: None, n: int, batches: int) -> Sample:
-    """Floor of a and b: a direct call ``f(key, msg)``, no hub at all."""
-    return _call_repeatedly(_noop, (ROOT, "b", "c"), n, batches)
+    """Floor of the rows that publish to one callback or to nobody: a direct call
+    ``f(key, msg)`` of the callback the library rows subscribe, no hub at all."""
+    (callback,), called = _counting_callbacks(1)
+    sample = _call_repeatedly(callback, (ROOT, "b", "c"), n, batches)
+    _check_calls(called, n)
+    return sample
+
+
+async def floor_recorded(lib: None, n: int, batches: int) -> Sample:
+    """Floor of m: the recorded stream through a plain dict from each published key to the
+    tuple of callbacks it matches, worked out beforehand; no hub at all."""
+    stream = recorded.load()
+    callbacks, called = _counting_callbacks(len(stream.subscriptions))
+    pairs = list(zip(stream.subscriptions, callbacks))
+    routes = {
+        key: tuple(callback for sub, callback in pairs if recorded.matches(key, sub))
+        for key in set(stream.publishes)
+    }
+    keys = [tuple([*parts]) for parts in stream.publishes]  # One tuple per publish, as in m.
+
+    def step(items: Sequence[Any]) -> None:
+        table, message = routes, MESSAGE
+        for key in items:
+            for callback in table[key]:
+                callback(key, message)
+
+    sample = _time_batches(step, [keys[i % len(keys)] for i in range(n)], batches)
+    _check_calls(called, stream.expected_calls(n))
+    return sample
 
 
 async def floor_queue(lib: None, n: int, batches: int) -> Sample:
@@ -419,6 +638,22 @@ async def floor_queue(lib: None, n: int, batches: int) -> Sample:
     return await _atime_batches(step, range(n), batches)
 
 
+#: What bounds the rows whose floor is one call: the work every publish does before it.
+LOOKUP_BOUND = (
+    "hub.publish: the route lookup (hashing a 3-part key, one dict get) and the checks every"
+    " publish makes"
+)
+#: ... and what the rows whose callback is a Subscriber's listener pay on top.
+LISTENER_BOUND = (
+    LOOKUP_BOUND + ", then the one call, through whatever the Subscriber wraps around a"
+    " listener's callback"
+)
+#: What bounds the rows whose floor is a bare queue.
+QUEUE_BOUND = (
+    "the publish's lookup and checks, then the subscription's put and get around the deque"
+    " and waiter future that an asyncio.Queue has too"
+)
+
 WORKLOADS: tuple[Workload, ...] = (
     Workload(
         "a",
@@ -429,6 +664,7 @@ WORKLOADS: tuple[Workload, ...] = (
         quick_size=10_000,
         target=1.2,
         floor="floor_call",
+        bound=LOOKUP_BOUND + ", then no call at all",
     ),
     Workload(
         "b",
@@ -439,6 +675,7 @@ WORKLOADS: tuple[Workload, ...] = (
         quick_size=10_000,
         target=1.2,
         floor="floor_call",
+        bound=LOOKUP_BOUND + ", then no call at all",
     ),
     Workload(
         "c",
@@ -475,6 +712,7 @@ WORKLOADS: tuple[Workload, ...] = (
         quick_size=5_000,
         target=2.0,
         floor="floor_queue",
+        bound=QUEUE_BOUND,
     ),
     Workload(
         "e2",
@@ -483,6 +721,8 @@ WORKLOADS: tuple[Workload, ...] = (
         bounded_round_trip,
         size=100_000,
         quick_size=5_000,
+        floor="floor_queue",
+        bound=QUEUE_BOUND + ", plus the bound's check on every put",
     ),
     Workload(
         "e3",
@@ -491,6 +731,9 @@ WORKLOADS: tuple[Workload, ...] = (
         apublish_round_trip,
         size=100_000,
         quick_size=5_000,
+        target=1.3,
+        floor="floor_queue",
+        bound="as e2, plus a coroutine created and awaited for every apublish()",
     ),
     Workload(
         "f",
@@ -521,6 +764,106 @@ WORKLOADS: tuple[Workload, ...] = (
         memory=True,
     ),
     Workload(
+        "i",
+        f"publish to 1 sync callback (add_subscriber), {BACKGROUND_SUBSCRIPTIONS:,} exact subs",
+        "one publish + one callback call",
+        callback_exact,
+        size=500_000,
+        quick_size=10_000,
+        target=1.0,
+        floor="floor_call",
+        bound=LOOKUP_BOUND + ", then the one call",
+    ),
+    Workload(
+        "j",
+        f"as i, {BACKGROUND_SUBSCRIPTIONS:,} wildcard subs",
+        "one publish + one callback call",
+        callback_wildcard,
+        size=500_000,
+        quick_size=10_000,
+        target=1.0,
+        floor="floor_call",
+        bound=LOOKUP_BOUND + ", then the one call",
+    ),
+    Workload(
+        "k",
+        "as i, callback added with Subscriber.add_sync_listener",
+        "one publish + one callback call",
+        sync_listener,
+        size=500_000,
+        quick_size=10_000,
+        target=1.0,
+        floor="floor_call",
+        bound=LISTENER_BOUND,
+    ),
+    Workload(
+        "l",
+        "as i, callback added with Subscriber.sync_subscribe",
+        "one publish + one callback call",
+        sync_subscription,
+        size=500_000,
+        quick_size=10_000,
+        floor="floor_call",
+        bound=LISTENER_BOUND,
+    ),
+    Workload(
+        "m",
+        "recorded production stream: 4,500 publishes, 489 subs, warm",
+        "one publish (1.57 callback calls on average)",
+        recorded_stream,
+        size=90_000,
+        quick_size=4_500,
+        target=1.0,
+        floor="floor_recorded",
+        recorded=True,
+        bound="the route lookup of a new Key object per publish (hashing 3 to 6 parts) and the"
+        " checks of every publish, around 0 to 2 calls",
+    ),
+    Workload(
+        "n",
+        "as e, through Publisher(hub, prefix).publish",
+        "one publish + one consume",
+        publisher_round_trip,
+        size=100_000,
+        quick_size=5_000,
+        floor="floor_queue",
+        bound="as e, plus prefix + key: a new Key built and hashed afresh for every publish",
+    ),
+    Workload(
+        "o",
+        f"has_subscribers(key), warm key, {BACKGROUND_SUBSCRIPTIONS:,} exact subs",
+        "one has_subscribers()",
+        has_subscribers_warm,
+        size=200_000,
+        quick_size=5_000,
+    ),
+    Workload(
+        "p",
+        f"get_subscriber_queue_sizes(key), {BACKGROUND_SUBSCRIPTIONS:,} exact subs",
+        "one get_subscriber_queue_sizes()",
+        queue_sizes,
+        size=2_000,
+        quick_size=200,
+    ),
+    Workload(
+        "q",
+        "as e, subscribed with a wildcard key (ROOT, '*')",
+        "one publish + one consume",
+        wildcard_round_trip,
+        size=100_000,
+        quick_size=5_000,
+        floor="floor_queue",
+        bound=QUEUE_BOUND,
+    ),
+    Workload(
+        "r",
+        f"add_sync_listener + remove_listener, {BACKGROUND_SUBSCRIPTIONS:,} exact subs",
+        "one add_sync_listener + one await remove_listener",
+        listener_churn,
+        size=2_000,
+        quick_size=100,
+    ),
+    Workload(
         "floor_call",
         "a direct call f(key, msg), no hub",
         "one call",
@@ -528,6 +871,16 @@ WORKLOADS: tuple[Workload, ...] = (
         size=500_000,
         quick_size=10_000,
         is_floor=True,
+    ),
+    Workload(
+        "floor_recorded",
+        "the stream of m through a dict of precomputed callback tuples, no hub",
+        "one lookup + its calls",
+        floor_recorded,
+        size=90_000,
+        quick_size=4_500,
+        is_floor=True,
+        recorded=True,
     ),
     Workload(
         "floor_queue",
