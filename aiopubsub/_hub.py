@@ -12,7 +12,7 @@ from ._core import ErrorHook, HubCore
 from ._errors import HubClosedError, InvalidKeyError
 from ._key import WILDCARD, Key, PossibleKey, as_key, as_pattern, as_published, could_reach, matches
 from ._records import HubStatistics
-from ._routing import NOBODY, Callback, check_sync_callback
+from ._routing import NOBODY, Callback, Route, check_sync_callback
 from ._tasks import stop_tasks
 
 __all__ = ["ErrorHook", "Hub"]
@@ -339,9 +339,13 @@ class Hub(HubCore):
         argument: is anything subscribed at all? The answer depends only on the current
         subscriptions, never on what was published before.
         """
+        try:
+            return self._routes[key] is not NOBODY  # A key published before: its route.
+        except (KeyError, TypeError):
+            pass
         key = as_key(key)
         if key and WILDCARD not in key:
-            return bool(self._router.targets(key))
+            return bool(self._route_of(key).targets)
         if key == _ANY:
             return len(self._router) > 0
         return could_reach(key, (pattern for pattern, _ in self._router.patterns()))
@@ -358,7 +362,17 @@ class Hub(HubCore):
                 f"count() needs a key that could be published, got {key!r}: no '*', at least"
                 " one part; for the subscriptions under a pattern, use subscriptions(pattern)"
             )
-        return len(self._router.targets(key))
+        return len(self._route_of(key).targets)
+
+    def _route_of(self, key: Key) -> Route:
+        """The route of the concrete ``key``: cached, made and cached (in the hub's thread:
+        only it writes the cache), or made for this question alone."""
+        route = self._routes.get(key)
+        if route is not None:
+            return route
+        if get_ident() == self._thread and not self._closed:
+            return self._router.route(key)
+        return Route(key, tuple(self._router.targets(key)))
 
     def subscriptions(self, pattern: PossibleKey | None = None) -> dict[Key, int]:
         """``{subscribed key: number of subscriptions under exactly it}``, for every subscribed
@@ -387,7 +401,7 @@ class Hub(HubCore):
 
         :raises InvalidKeyError: if ``key`` is empty or a wildcard.
         """
-        targets = self._router.targets(as_published(key))
+        targets = self._route_of(as_published(key)).targets
         return tuple(t.unread() for t in targets if t.unread is not None)
 
     def get_all_subscriber_queue_sizes(self) -> dict[Key, tuple[int, ...]]:
