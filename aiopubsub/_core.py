@@ -130,9 +130,6 @@ class HubCore:
         From another thread nothing is cached: that thread learns only whether anyone listens.
         """
         key = as_published(key)
-        route = self._routes.get(key)
-        if route is not None:
-            return route  # A str or list key whose Key is cached.
         if self._closed:
             raise HubClosedError(f"{self!r} is closed")
         if get_ident() != self._thread:

@@ -90,9 +90,10 @@ class Hub(HubCore):
         )
 
     def _set_debug(self, debug: bool) -> None:
-        # Debug mode checks and counts on the slow path: no route is cached.
+        # Debug mode checks and counts on the slow path: publish() sees no cached route.
         self._debug = debug
-        self._router.set_caching(not debug)
+        self._router.hide_routes(debug)
+        self._routes = self._router.routes
 
     # -- the event loop and closing -----------------------------------------------------------
 
@@ -367,9 +368,6 @@ class Hub(HubCore):
     def _route_of(self, key: Key) -> Route:
         """The route of the concrete ``key``: cached, made and cached (in the hub's thread:
         only it writes the cache), or made for this question alone."""
-        route = self._routes.get(key)
-        if route is not None:
-            return route
         if get_ident() == self._thread and not self._closed:
             return self._router.route(key)
         return Route(key, tuple(self._router.targets(key)))

@@ -40,6 +40,7 @@ from __future__ import annotations
 import inspect
 import itertools
 from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping, Sized
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from ._key import WILDCARD, Key
@@ -171,6 +172,8 @@ class Route:
 
 #: The route of every key that reaches nobody.
 NOBODY = Route(Key(), ())
+#: What :attr:`Router.routes` shows while its routes are hidden (debug mode).
+_NO_ROUTES: Mapping[Any, Route] = MappingProxyType({})
 
 
 class _Node:
@@ -196,7 +199,6 @@ class Router:
         self._nodes: dict[Key, _Node] = {}
         self._order = itertools.count()
         self._cache_size = cache_size
-        self._caching = True
         self._cache: dict[Key, Route] = {}
         #: The cached routes, read-only: the hot path's one read, ``routes[key]``, which any
         #: tuple equal to a cached key finds too (hence ``Any``).
@@ -211,11 +213,13 @@ class Router:
         """How many routes are cached."""
         return len(self._cache)
 
-    def set_caching(self, enabled: bool) -> None:
-        """Cache routes (the default) or not (every read of :attr:`routes` then misses: debug
-        mode)."""
-        self._caching = enabled
-        self._cache.clear()
+    def hide_routes(self, hidden: bool) -> None:
+        """Show the cached routes in :attr:`routes` (the default), or an empty mapping instead,
+        so that every publish takes its slow path (debug mode); :meth:`route` still caches.
+
+        Whoever holds :attr:`routes` reads it again after this.
+        """
+        self.routes = _NO_ROUTES if hidden else self._cache
 
     def add(
         self,
@@ -333,17 +337,20 @@ class Router:
         return targets
 
     def route(self, key: Key) -> Route:
-        """The route of a publish under the concrete ``key``, cached (rule 6)."""
+        """The route of a publish under the concrete ``key``: cached, or made and cached
+        (rule 6)."""
+        cache = self._cache
+        route = cache.get(key)
+        if route is not None:
+            return route
         targets = self.targets(key)
         route = Route(key, tuple(targets)) if targets else NOBODY
-        if self._caching:
-            cache = self._cache
-            if len(cache) >= self._cache_size:
-                # Evict the oldest quarter at once: deleting one entry at a time from the front
-                # of a dict leaves a trail of dead slots that each later eviction walks past.
-                for stale in list(itertools.islice(cache, max(1, self._cache_size // 4))):
-                    del cache[stale]
-            cache[key] = route
+        if len(cache) >= self._cache_size:
+            # Evict the oldest quarter at once: deleting one entry at a time from the front
+            # of a dict leaves a trail of dead slots that each later eviction walks past.
+            for stale in list(itertools.islice(cache, max(1, self._cache_size // 4))):
+                del cache[stale]
+        cache[key] = route
         return route
 
 
