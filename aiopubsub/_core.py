@@ -117,7 +117,13 @@ class HubCore:
             return
         self._ready = _BUSY
         try:
-            self._fan_out(route, message)
+            # _fan_out's loop, written out here: a call per publish is a fifth of its cost.
+            key = route.key
+            for target in route.targets:
+                try:
+                    target.call(key, message)
+                except Exception as exc:  # noqa: BLE001 - a subscriber's failure is not ours
+                    self._failed(exc, target, key, message)
             if self._pending:
                 self._deliver_pending()
         finally:
@@ -158,12 +164,10 @@ class HubCore:
         )
 
     def _fan_out(self, route: Route, message: Any) -> None:
+        """Call every target of ``route`` in turn. One closed meanwhile has a call that only
+        counts what it misses (routing rule 7)."""
         key = route.key
         for target in route.targets:
-            if not target.live:
-                # Closed by an earlier callback of this fan-out (routing rule 7).
-                self._dropped += 1
-                continue
             try:
                 target.call(key, message)
             except Exception as exc:  # noqa: BLE001 - a subscriber's failure is not ours
@@ -188,9 +192,9 @@ class HubCore:
     def _failed(self, exc: Exception, target: Target, key: Key, message: Any) -> None:
         owner = target.owner
         if owner is None:
-            context = ErrorContext(key, message, target.call)
+            context = ErrorContext(key, message, target.callback)
         else:
-            context = ErrorContext(key, message, target.call, *owner)
+            context = ErrorContext(key, message, target.callback, *owner)
         self._report(exc, context)
 
     def _report(self, exc: BaseException, context: ErrorContext) -> None:

@@ -390,7 +390,7 @@ class Hub(HubCore):
             subscriptions=len(self._router),
             published=self._published if self._debug else None,
             delivered=self._delivered if self._debug else None,
-            dropped=self._dropped,
+            dropped=self._dropped + self._router.skipped,
             listener_errors=self._errors,
         )
 

@@ -29,9 +29,10 @@ Theory of operation
    pattern forgets the one route it can alter (that of the equal key); a change under a
    wildcard pattern empties the cache. Memory is thus bounded whatever keys are published,
    and subscribing costs at most one clear of that bounded cache.
-7. A target removed from the index is marked dead (``live = False``) at once. A route already
-   being delivered keeps its targets, so whoever delivers it skips the dead ones: a
-   subscription closed in the middle of a fan-out gets nothing more from it.
+7. A target removed from the index dies at once: ``live`` turns false and its ``call`` becomes
+   one that only counts the message it misses (:attr:`Router.skipped`). A route already being
+   delivered keeps its targets, so a subscription closed in the middle of a fan-out gets
+   nothing more from it, and whoever delivers pays nothing per target for that.
 8. Nothing here knows about asyncio, threads or errors: the router maps keys to targets.
 """
 
@@ -103,14 +104,24 @@ class Target:
 
     :param token: what identifies the subscription.
     :param call: what a publish calls: ``call(key, message)``; also what a failure report
-        names as the callback.
+        names as the callback (:attr:`callback` keeps it once the target is dead).
     :param queue: the subscription's queue, for a queue subscription.
     :param owner: ``(subscriber id, subscription id)`` for a :class:`Subscriber`'s subscription.
     :param unread: a zero-argument callable giving the queue's length, for
         ``get_subscriber_queue_sizes``; by default that of ``queue``.
     """
 
-    __slots__ = ("token", "call", "queue", "owner", "unread", "order", "patterns", "live")
+    __slots__ = (
+        "token",
+        "call",
+        "callback",
+        "queue",
+        "owner",
+        "unread",
+        "order",
+        "patterns",
+        "live",
+    )
 
     def __init__(
         self,
@@ -123,6 +134,7 @@ class Target:
     ) -> None:
         self.token = token
         self.call = call
+        self.callback = call
         self.queue = queue
         self.owner = owner
         self.unread = queue.__len__ if unread is None and queue is not None else unread
@@ -200,6 +212,8 @@ class Router:
         self._order = itertools.count()
         self._cache_size = cache_size
         self._cache: dict[Key, Route] = {}
+        #: Messages that dead targets missed (rule 7).
+        self.skipped = 0
         #: The cached routes, read-only: the hot path's one read, ``routes[key]``, which any
         #: tuple equal to a cached key finds too (hence ``Any``).
         self.routes: Mapping[Any, Route] = self._cache
@@ -266,14 +280,22 @@ class Router:
         target.patterns -= 1
         if not target.patterns:
             del self._targets[token]
-            target.live = False
+            self._kill(target)
         self._invalidate(pattern)
         return True
+
+    def _kill(self, target: Target) -> None:
+        target.live = False
+        target.call = self._skip
+
+    def _skip(self, key: Key, message: Any) -> None:
+        """The call of a dead target (rule 7)."""
+        self.skipped += 1
 
     def clear(self) -> None:
         """Remove every subscription (each target dies, rule 7) and every cached route."""
         for target in self._targets.values():
-            target.live = False
+            self._kill(target)
         self._targets.clear()
         self._nodes.clear()
         self._root = _Node()

@@ -73,7 +73,7 @@ def intersects(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
 
 def _choices_at(i: int, a: tuple[str, ...], b: tuple[str, ...], fresh: str) -> list[str]:
     literals = {p[i] for p in (a, b) if i < len(p) and p[i] != WILDCARD}
-    return [*sorted(literals), fresh]
+    return [*sorted(literals, key=repr), fresh]  # Parts of mixed types: a fixed order.
 
 
 def _fresh_part(used: tuple[str, ...]) -> str:

@@ -7,11 +7,14 @@ meta-event key, and only a pattern whose first part is ``'*'`` can match one.
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import strategies as st
 
 __all__ = [
     "AWKWARD_PARTS",
     "MAX_PARTS",
+    "OTHER_PARTS",
     "PLAIN_PARTS",
     "WILDCARD",
     "concrete_keys",
@@ -32,31 +35,38 @@ PLAIN_PARTS = ("a", "b", "c")
 #: Parts that look special but are not wildcards: each is matched only by an equal part.
 AWKWARD_PARTS = ("", " ", ".", "\\*", "**", "*a", "é")
 
+#: Parts that are not ``str``, for the strategies told ``mixed=True``: any hashable value is a
+#: part, equal to no ``str`` (``1`` is not ``'1'``), and none is a wildcard (``b'*'`` is not).
+OTHER_PARTS = (0, 1, b"*", ("a",), None)
+
 #: The longest key or pattern drawn, unless a strategy is told otherwise.
 MAX_PARTS = 5
 
 
-def key_parts() -> st.SearchStrategy[str]:
-    """One part of a concrete key: never exactly ``'*'``; mostly plain, sometimes awkward."""
-    return st.one_of(
-        st.sampled_from(PLAIN_PARTS),
-        st.sampled_from(AWKWARD_PARTS),
-    )
+def key_parts(mixed: bool = False) -> st.SearchStrategy[Any]:
+    """One part of a concrete key: never exactly ``'*'``; mostly plain, sometimes awkward, and
+    with ``mixed``, sometimes not a ``str`` at all."""
+    choices = [st.sampled_from(PLAIN_PARTS), st.sampled_from(AWKWARD_PARTS)]
+    if mixed:
+        choices.append(st.sampled_from(OTHER_PARTS))
+    return st.one_of(choices)
 
 
-def pattern_parts() -> st.SearchStrategy[str]:
+def pattern_parts(mixed: bool = False) -> st.SearchStrategy[Any]:
     """One part of a pattern: a key part or ``'*'``."""
-    return st.one_of(key_parts(), st.just(WILDCARD))
+    return st.one_of(key_parts(mixed), st.just(WILDCARD))
 
 
-def concrete_keys(max_size: int = MAX_PARTS) -> st.SearchStrategy[tuple[str, ...]]:
+def concrete_keys(
+    max_size: int = MAX_PARTS, mixed: bool = False
+) -> st.SearchStrategy[tuple[Any, ...]]:
     """A publishable key: 1 to ``max_size`` parts, none of them ``'*'``."""
-    return st.lists(key_parts(), min_size=1, max_size=max_size).map(tuple)
+    return st.lists(key_parts(mixed), min_size=1, max_size=max_size).map(tuple)
 
 
-def patterns(max_size: int = MAX_PARTS) -> st.SearchStrategy[tuple[str, ...]]:
+def patterns(max_size: int = MAX_PARTS, mixed: bool = False) -> st.SearchStrategy[tuple[Any, ...]]:
     """A subscribable key: 1 to ``max_size`` parts, each possibly ``'*'`` (anywhere)."""
-    return st.lists(pattern_parts(), min_size=1, max_size=max_size).map(tuple)
+    return st.lists(pattern_parts(mixed), min_size=1, max_size=max_size).map(tuple)
 
 
 @st.composite

@@ -60,7 +60,7 @@ Sub = tuple[str, str]
 
 
 @QUICK
-@given(key=st.one_of(concrete_keys(), patterns()), pattern=patterns())
+@given(key=st.one_of(concrete_keys(mixed=True), patterns(mixed=True)), pattern=patterns(mixed=True))
 @example(key=("a", "b", "c"), pattern=("a", "b", "*"))
 @example(key=("a", "b", "c", "d"), pattern=("a", "b", "*"))
 @example(key=("a", "b"), pattern=("a", "b", "*"))
@@ -72,6 +72,9 @@ Sub = tuple[str, str]
 @example(key=("\\*",), pattern=("*",))
 @example(key=("*",), pattern=("\\*",))
 @example(key=("",), pattern=("*",))
+@example(key=("a", 1), pattern=("a", "1"))
+@example(key=("a", b"*"), pattern=("a", "*"))
+@example(key=("a", "b"), pattern=("a", b"*"))
 def test_matches_and_is_subset_of_agree_with_oracle(
     key: tuple[str, ...], pattern: tuple[str, ...]
 ) -> None:
@@ -106,7 +109,7 @@ def test_matches_a_wildcard_key_against_itself(key: tuple[str, ...]) -> None:
 
 
 @QUICK
-@given(a=patterns(), b=patterns())
+@given(a=patterns(mixed=True), b=patterns(mixed=True))
 @example(a=("a", "*"), b=("*", "b"))
 @example(a=("a", "*"), b=("a", "b", "c", "d"))
 @example(a=("a", "b"), b=("a", "b", "*"))
@@ -201,8 +204,8 @@ def _trie_paths(router: Router) -> set[tuple[str, ...]]:
 
 TOKENS = ("t0", "t1", "t2", "t3")
 #: Short keys and patterns, so that the few live subscriptions of a run overlap often.
-short_patterns = patterns(max_size=3)
-short_keys = concrete_keys(max_size=4)
+short_patterns = patterns(max_size=3, mixed=True)
+short_keys = concrete_keys(max_size=4, mixed=True)
 ROOT_PARTS = (*PLAIN_PARTS, *AWKWARD_PARTS, WILDCARD, "Hub")
 
 
