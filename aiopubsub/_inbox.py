@@ -194,9 +194,7 @@ class Inbox:
     @staticmethod
     def _wake_all(waiters: deque[asyncio.Future[None]]) -> None:
         while waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
+            Inbox._wake(waiters)
 
     def taken(self) -> None:
         """Bookkeeping after a message was taken from a :attr:`watched` queue: end an overflow
