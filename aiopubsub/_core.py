@@ -98,6 +98,9 @@ class HubCore:
                 lone(route.key, message)
             except Exception as exc:  # noqa: BLE001 - a subscriber's failure is not ours
                 self._failed(exc, route.targets[0], route.key, message)
+            except BaseException:
+                self._abandon_pending()
+                raise
             finally:
                 self._ready = self._idle
             if self._pending:
@@ -126,12 +129,15 @@ class HubCore:
                     self._failed(exc, target, key, message)
             if self._pending:
                 self._deliver_pending()
+        except BaseException:
+            self._abandon_pending()
+            raise
         finally:
             self._ready = self._idle
 
-    def _new_route(self, key: PossibleKey) -> Route:
+    def _new_route(self, key: PossibleKey, counted: bool = True) -> Route:
         """The slow path of a publish: a key with no cached route (every key, in debug mode),
-        or a key that is not a tuple.
+        or a key that is not a tuple. In debug mode, the publish is counted, if ``counted``.
 
         From another thread nothing is cached: that thread learns only whether anyone listens.
         """
@@ -143,7 +149,7 @@ class HubCore:
                 self._refuse(key)
             return NOBODY
         route = self._router.route(key)
-        if self._debug:
+        if self._debug and counted:
             self._published += 1
             self._delivered += len(route.targets)
         return route
@@ -178,8 +184,18 @@ class HubCore:
         self._ready = _BUSY
         try:
             self._deliver_pending()
+        except BaseException:
+            self._abandon_pending()
+            raise
         finally:
             self._ready = self._idle
+
+    def _abandon_pending(self) -> None:
+        """A ``BaseException`` (``KeyboardInterrupt``, ``SystemExit``) from a callback ends the
+        fan-out: what was published behind it is dropped and counted, never delivered later,
+        out of order."""
+        self._dropped += sum(len(route.targets) for _, route in self._pending)
+        self._pending.clear()
 
     def _deliver_pending(self) -> None:
         pending = self._pending
@@ -279,13 +295,17 @@ class HubCore:
         self._announce("addedSubscriber", pattern)
         return True
 
-    def _unsubscribe(self, pattern: Key, token: Hashable, quietly: bool = False) -> bool:
+    def _unsubscribe(
+        self, pattern: Key, token: Hashable, quietly: bool = False, end: bool = False
+    ) -> bool:
         """Undo :meth:`_subscribe`; return whether ``token`` was subscribed there.
 
         Unless ``quietly``, a subscription that does not exist logs a warning (once the hub is
-        closed, every subscription is gone and none is missed).
+        closed, every subscription is gone and none is missed). With ``end``, the subscription
+        is ending (closed, disconnected, removed): once it has no key left, it gets nothing
+        more, not even from a fan-out already running (routing rule 7).
         """
-        if not self._router.remove(pattern, token):
+        if not self._router.remove(pattern, token, end):
             if not quietly and not self._closed:
                 self._logger.warning(
                     "Unsubscribe of %r from key %r, which it is not subscribed to.", token, pattern
@@ -317,8 +337,7 @@ class HubCore:
         self._closed = True
         self._idle = self._ready = _CLOSED
         # Messages published from a callback and not delivered yet are lost: count them.
-        self._dropped += sum(len(route.targets) for _, route in self._pending)
-        self._pending.clear()
+        self._abandon_pending()
         self._router.clear()
 
     def _own_thread(self, thread: int) -> None:

@@ -43,14 +43,17 @@ class Hub(HubCore):
     * A message published while a fan-out is running (from inside a callback) is queued and
       delivered when the current fan-out ends, so every subscription sees messages in publish
       order. It goes to the subscriptions that matched when it was published.
-    * A subscription closed during a fan-out (by :meth:`close`, :meth:`Subscriber.close`, or
-      an overflow that disconnects it) gets nothing more from that fan-out nor from the
-      messages still queued behind it; each delivery skipped so is counted in ``dropped``.
+    * A subscription that ends during a fan-out (closed by :meth:`close` or
+      :meth:`Subscriber.close`, a listener removed, a queue disconnected by overflow) gets
+      nothing more from that fan-out nor from the messages queued behind it; each delivery
+      skipped so is counted in ``dropped``. One that only loses a key still gets what matched
+      it when it was published, as in 3.0.0.
     * The hub belongs to one event loop and its thread (the one running when it is created, or
-      else when it is first used from a running loop). :meth:`publish` and :meth:`apublish`
-      from another thread raise :class:`WrongThreadError` (use :meth:`publish_threadsafe`
-      there) before delivering anything, whenever the key has a subscriber; a key that nobody
-      subscribes to is a no-op from any thread (debug mode refuses that too).
+      else when something first subscribes from a running loop, or :meth:`bind_loop` is
+      called there). :meth:`publish` and :meth:`apublish` from another thread raise
+      :class:`WrongThreadError` (use :meth:`publish_threadsafe` there) before delivering or
+      waiting for anything, whenever the key has a subscriber; a key that nobody subscribes
+      to is a no-op from any thread (debug mode refuses that too).
     * The hub announces each effective subscribe / unsubscribe under
       ``('Hub', 'addedSubscriber', *parts)`` / ``('Hub', 'removedSubscriber', *parts)``, with
       each ``'*'`` of the subscribed key written ``'\\*'``, and the message
@@ -203,17 +206,21 @@ class Hub(HubCore):
         :raises: what :meth:`publish` raises, at once if the key is invalid.
         """
         while True:
+            me = get_ident()
             try:
                 route = self._routes[key]
             except (KeyError, TypeError):  # Not cached, or not a tuple (see publish).
-                route = self._new_route(key)
+                route = self._new_route(key, counted=False)  # publish() below counts it.
+            else:
+                if me != self._thread and route is not NOBODY:
+                    self._refuse(route.key)  # Before waiting on a queue of another thread.
             for queue in route.bounded:
                 if len(queue.items) >= queue.maxsize and not queue.closed:
                     await queue.wait_for_room()
                     break
             else:
                 put = route.put
-                if put is not None and get_ident() == self._ready:
+                if put is not None and me == self._ready and not self._debug:
                     put(route.key, message)  # publish()'s own path for one queue, inlined.
                 elif route is not NOBODY:
                     self.publish(route.key, message)

@@ -198,8 +198,9 @@ class Listeners:
         self._listeners.clear()
 
     def _free_id(self, patterns: list[Key], callback: object) -> str:
-        """A free subscription id for a new listener, spelled as the original did."""
-        sub_id = base = f"callback-{patterns!r}-{callback!r}"
+        """A free subscription id for a new listener, spelled as the original did:
+        ``callback-[('a', 'b')]-<callback's repr>``."""
+        sub_id = base = f"callback-[{', '.join(map(str, patterns))}]-{callback!r}"
         suffix = 1
         while self._subscriber._has_subscription(sub_id):  # Two callbacks may share a repr.
             suffix += 1

@@ -29,10 +29,12 @@ Theory of operation
    pattern forgets the one route it can alter (that of the equal key); a change under a
    wildcard pattern empties the cache. Memory is thus bounded whatever keys are published,
    and subscribing costs at most one clear of that bounded cache.
-7. A target removed from the index dies at once: ``live`` turns false and its ``call`` becomes
-   one that only counts the message it misses (:attr:`Router.skipped`). A route already being
-   delivered keeps its targets, so a subscription closed in the middle of a fan-out gets
-   nothing more from it, and whoever delivers pays nothing per target for that.
+7. A route already being delivered keeps its targets: a subscription that loses its last key
+   in the middle of a fan-out still gets the messages that matched it when they were
+   published, as in 3.0.0. A subscription that *ends* (closed, disconnected, a listener
+   removed) dies at once instead: ``live`` turns false and its ``call`` becomes one that only
+   counts the message it misses (:attr:`Router.skipped`), so it gets nothing more, and
+   whoever delivers pays nothing per target for that.
 8. Nothing here knows about asyncio, threads or errors: the router maps keys to targets.
 """
 
@@ -267,8 +269,11 @@ class Router:
         self._invalidate(pattern)
         return True
 
-    def remove(self, pattern: Key, token: Hashable) -> bool:
-        """Unsubscribe ``token`` from ``pattern``; return whether it was subscribed there."""
+    def remove(self, pattern: Key, token: Hashable, end: bool = False) -> bool:
+        """Unsubscribe ``token`` from ``pattern``; return whether it was subscribed there.
+
+        :param end: the subscription is ending: once it has no pattern left, it dies (rule 7).
+        """
         node = self._nodes.get(pattern)
         if node is None or token not in node.tokens:
             return False
@@ -280,7 +285,8 @@ class Router:
         target.patterns -= 1
         if not target.patterns:
             del self._targets[token]
-            self._kill(target)
+            if end:
+                self._kill(target)
         self._invalidate(pattern)
         return True
 

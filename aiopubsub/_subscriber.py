@@ -123,9 +123,11 @@ class Subscriber:
             )
         else:
             inbox = subscription.inbox
-            if (maxsize is not None and maxsize != inbox.maxsize) or (
-                overflow is not None and overflow is not inbox.overflow
-            ):
+            asked = check_bound(
+                inbox.maxsize if maxsize is None else maxsize,
+                inbox.overflow if overflow is None else overflow,
+            )
+            if asked != (inbox.maxsize, inbox.overflow):
                 raise ValueError(
                     f"Subscription id {subscription_id!r} of subscriber {self.id!r} already has"
                     f" maxsize={inbox.maxsize}, overflow={inbox.overflow!s}; got"
@@ -209,8 +211,9 @@ class Subscriber:
         return subscription_id in self._subscriptions
 
     def _drop_subscription(self, subscription: Subscription) -> None:
+        """End ``subscription``: it gets nothing more, not even from a running fan-out."""
         for pattern in subscription.keys:
-            self._hub._unsubscribe(pattern, subscription)
+            self._hub._unsubscribe(pattern, subscription, end=True)
         subscription.keys.clear()
         subscription.release()
 
@@ -475,7 +478,7 @@ class Subscriber:
         if loop is None or not loop.is_running():
             # No loop to deliver to: whatever would fill the queues is not running either.
             for pattern, subscription in held:
-                self._hub._unsubscribe(pattern, subscription)
+                self._hub._unsubscribe(pattern, subscription, end=True)
             return
         # Unsubscribe from the loop, soon: the garbage collector may run anywhere, even in
         # the middle of a fan-out or in another thread. If the hub is gone by then, it went
@@ -488,7 +491,7 @@ class Subscriber:
             if live is None or live.closed:
                 return
             for pattern, subscription in held:
-                live._unsubscribe(pattern, subscription)
+                live._unsubscribe(pattern, subscription, end=True)
             warnings.warn(
                 f"{name} was dropped without close() while its hub is in use;"
                 " its queues have been unsubscribed (its callbacks, if any, keep working)",

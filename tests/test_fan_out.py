@@ -137,3 +137,50 @@ def test_fan_out_lone_callback_publishing_to_itself_sees_messages_in_turn(hub: H
     hub.add_subscriber("k", recurses)
     hub.publish("k", 0)
     assert seen == [(1, 0), (1, 1), (1, 2), (1, 3)]  # never nested
+
+
+def test_fan_out_unsubscribing_does_not_cut_what_already_matched(
+    hub: Hub, subscriber: Subscriber
+) -> None:
+    # As in 3.0.0: a message goes to the subscriptions that matched when it was published,
+    # even if they lose that key meanwhile; only ending a subscription cuts it off.
+    other = Recorder()
+
+    def churns(key: Key, message: Any) -> None:
+        if message == 1:
+            hub.publish("x", 2)  # queued behind this fan-out, for both subscriptions
+            subscriber.unsubscribe("x")
+            subscriber.subscribe("x")
+            hub.remove_subscriber("x", other)
+
+    hub.add_subscriber("x", churns)
+    subscriber.subscribe("x")
+    hub.add_subscriber("x", other)
+    hub.publish("x", 1)
+    assert drain(subscriber) == [1, 2]
+    assert other.messages == [1, 2]
+    assert hub.statistics().dropped == 0
+
+
+def test_fan_out_a_base_exception_drops_what_was_published_behind_it(
+    hub: Hub, subscriber: Subscriber
+) -> None:
+    subscriber.subscribe("b")
+
+    def interrupts(key: Key, message: Any) -> None:
+        hub.publish("b", "behind")
+        raise KeyboardInterrupt
+
+    hub.add_subscriber("a", interrupts)
+    with pytest.raises(KeyboardInterrupt):
+        hub.publish("a", 1)
+    assert hub.statistics().dropped == 1
+    hub.publish("b", "later")
+    assert drain(subscriber) == ["later"]  # never "behind", late and out of order
+
+
+def test_fan_out_listener_ids_are_spelled_as_in_3_0_0(hub: Hub, subscriber: Subscriber) -> None:
+    subscriber.add_sync_listener({Key("a", "b"), Key("c")}, print)
+    assert [id_ for id_ in subscriber._subscriptions] == [
+        f"callback-[('a', 'b'), ('c',)]-{print!r}"
+    ]

@@ -163,3 +163,24 @@ def test_no_module_is_over_about_500_lines() -> None:
         for path in package.rglob("*.py")
     }
     assert {name: n for name, n in sizes.items() if n > 520} == {}
+
+
+def test_subscriber_resubscribing_with_the_same_bound_as_strings_is_fine(
+    subscriber: Subscriber,
+) -> None:
+    subscriber.subscribe("a", "q", maxsize=2, overflow="drop_newest")
+    subscriber.subscribe("b", "q", maxsize=2, overflow="drop_newest")
+    with pytest.raises(ValueError, match=r"already has maxsize=2, overflow=drop_newest"):
+        subscriber.subscribe("c", "q", maxsize=2, overflow="drop_oldest")
+    assert set(subscriber._subscriptions["q"].keys) == {Key("a"), Key("b")}
+
+
+async def test_hub_debug_mode_counts_an_apublish_once() -> None:
+    hub = Hub(debug=True)
+    recorder = Recorder()
+    hub.add_subscriber("a", recorder)
+    await hub.apublish("a", 1)
+    hub.publish("a", 2)
+    statistics = hub.statistics()
+    assert (statistics.published, statistics.delivered) == (2, 2)
+    assert recorder.messages == [1, 2]

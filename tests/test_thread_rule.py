@@ -193,3 +193,14 @@ async def test_thread_rule_async_listener_unaffected(hub: Hub, subscriber: Subsc
     assert isinstance(error_in_thread(hub.publish, "k", 2), WrongThreadError)
     await settle()
     assert recorder.messages == [1]
+
+
+async def test_thread_rule_apublish_refuses_a_foreign_thread_before_waiting(
+    hub: Hub, subscriber: Subscriber
+) -> None:
+    subscriber.subscribe("k", "bounded", maxsize=1)
+    hub.publish("k", 0)  # full, and the route is cached
+    error = error_in_thread(asyncio.run, hub.apublish("k", 1))
+    assert isinstance(error, WrongThreadError)
+    assert subscriber.consume_nowait("bounded") == (Key("k"), 0)
+    assert subscriber.statistics("bounded").dropped == 0
