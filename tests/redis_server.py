@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -17,7 +18,13 @@ from collections.abc import Iterator
 
 import pytest
 
-__all__ = ["RedisServer", "fresh_redis_server", "redis_server", "require_redis_server"]
+__all__ = [
+    "RedisServer",
+    "fresh_redis_server",
+    "redis_server",
+    "require_redis_server",
+    "started_redis_server",
+]
 
 #: Seconds allowed for the server to answer PING after it is started.
 START_TIMEOUT = 10.0
@@ -96,9 +103,20 @@ class RedisServer:
             self._process.wait()
             self._process = None
 
+    def pause(self) -> None:
+        """Stop the server's process (SIGSTOP): connections stay open, nothing is answered."""
+        assert self._process is not None, "not running"
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server run again (SIGCONT)."""
+        assert self._process is not None, "not running"
+        self._process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         """Stop the server and remove its directory."""
         if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
             self._process.terminate()
             try:
                 self._process.wait(timeout=5)
@@ -107,6 +125,11 @@ class RedisServer:
                 self._process.wait()
             self._process = None
         self._dir.cleanup()
+
+
+def started_redis_server() -> RedisServer:
+    """A running server on a free port (another is tried if the port was taken meanwhile)."""
+    return _started(require_redis_server())
 
 
 def _started(binary: str) -> RedisServer:

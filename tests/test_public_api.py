@@ -18,6 +18,7 @@ PUBLIC_MODULES = [
     "aiopubsub.utils",
     "aiopubsub.testing.mocks",
     "aiopubsub.bridges",
+    "aiopubsub.bridges.nats",
     "aiopubsub.bridges.redis",
 ]
 
