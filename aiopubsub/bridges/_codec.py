@@ -252,7 +252,8 @@ class JsonCodec:
 class MsgpackCodec(JsonCodec):
     """Like :class:`JsonCodec` (same types, same tags), written as MessagePack: smaller for
     binary-heavy payloads. Needs ``pip install 'aiopubsub[msgpack]'``. Unlike JSON, MessagePack
-    cannot carry a ``str`` holding a lone surrogate (an encode error).
+    cannot carry a ``str`` holding a lone surrogate, nor an ``int`` beyond 64 bits (each an
+    encode error).
     """
 
     def __init__(self, types: Iterable[type] = ()) -> None:
