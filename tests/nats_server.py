@@ -41,8 +41,10 @@ class NatsServer:
     """One ``nats-server`` process on ``127.0.0.1:port``; :meth:`start` again after
     :meth:`kill` to bring it back on the same port."""
 
-    def __init__(self, binary: str, port: int | None = None) -> None:
+    def __init__(self, binary: str, port: int | None = None, *extra: str) -> None:
         self.binary = binary
+        #: More command-line arguments, such as a password to require.
+        self.extra = extra
         self.port = free_port() if port is None else port
         self._dir = tempfile.TemporaryDirectory(prefix="aiopubsub-nats-")
         self._process: subprocess.Popen[bytes] | None = None
@@ -63,6 +65,7 @@ class NatsServer:
                 self.binary,
                 *("--addr", "127.0.0.1", "--port", str(self.port)),
                 *("--log", os.path.join(self._dir.name, "nats.log")),
+                *self.extra,
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -115,11 +118,11 @@ class NatsServer:
         self._dir.cleanup()
 
 
-def started_nats_server() -> NatsServer:
+def started_nats_server(*extra: str) -> NatsServer:
     """A running server on a free port (another is tried if the port was taken meanwhile)."""
     binary = require_nats_server()
     for attempt in range(3):
-        server = NatsServer(binary)
+        server = NatsServer(binary, None, *extra)
         try:
             server.start()
         except RuntimeError:

@@ -51,8 +51,10 @@ class RedisServer:
     """One ``redis-server`` process on ``127.0.0.1:port``; :meth:`start` again after
     :meth:`kill` to bring it back on the same port."""
 
-    def __init__(self, binary: str, port: int | None = None) -> None:
+    def __init__(self, binary: str, port: int | None = None, *extra: str) -> None:
         self.binary = binary
+        #: More command-line arguments, such as a password to require.
+        self.extra = extra
         self.port = free_port() if port is None else port
         self._dir = tempfile.TemporaryDirectory(prefix="aiopubsub-redis-")
         self._process: subprocess.Popen[bytes] | None = None
@@ -74,6 +76,7 @@ class RedisServer:
                 *("--port", str(self.port), "--bind", "127.0.0.1"),
                 *("--save", "", "--appendonly", "no", "--dir", self._dir.name),
                 *("--logfile", os.path.join(self._dir.name, "redis.log")),
+                *self.extra,
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -92,7 +95,7 @@ class RedisServer:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
                 sock.sendall(b"PING\r\n")
-                return sock.recv(64).startswith(b"+PONG")
+                return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))
         except OSError:
             return False
 
@@ -127,15 +130,15 @@ class RedisServer:
         self._dir.cleanup()
 
 
-def started_redis_server() -> RedisServer:
+def started_redis_server(*extra: str) -> RedisServer:
     """A running server on a free port (another is tried if the port was taken meanwhile)."""
-    return _started(require_redis_server())
+    return _started(require_redis_server(), *extra)
 
 
-def _started(binary: str) -> RedisServer:
+def _started(binary: str, *extra: str) -> RedisServer:
     # Another process could take the free port before the server binds it: try another.
     for attempt in range(3):
-        server = RedisServer(binary)
+        server = RedisServer(binary, None, *extra)
         try:
             server.start()
         except RuntimeError:

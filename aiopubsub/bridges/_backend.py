@@ -74,8 +74,12 @@ class Backend(Protocol):
     async def unsubscribe(self, patterns: Collection[Key]) -> None:
         """Stop receiving these patterns' messages; from now on none is delivered."""
 
-    async def publish(self, batch: Sequence[tuple[Key, bytes]]) -> None:
-        """Send each envelope under its key, in order; return once the broker has them."""
+    async def publish(self, batch: Sequence[tuple[Key, bytes]]) -> list[tuple[int, Exception]]:
+        """Send each envelope under its key, in order; return once the broker has them.
+
+        :return: the positions in ``batch`` of the messages the broker cannot carry at all
+            (too large), each with the reason; those are not sent, the others are.
+        """
 
     async def receive(self, deliver: Deliver, reject: Reject) -> None:
         """Pass on every message until the connection fails (raise) or cancelled.

@@ -81,7 +81,8 @@ class BridgeStatistics:
     received: int
     #: Local messages lost without being sent: to a full buffer, or still buffered at close.
     dropped: int
-    #: Local messages that could not be encoded (each also reported to the hub's hook).
+    #: Local messages that could not be encoded, or that the broker cannot carry at all (too
+    #: large): each also reported to the hub's hook, never sent.
     encode_errors: int
     #: Messages from the broker that could not be decoded, dropped (each also reported).
     decode_errors: int
@@ -363,11 +364,15 @@ class Bridge:
             try:
                 # Cancelled or failed here, the batch may be partly sent: it goes back,
                 # and receivers drop what they have already delivered (by sequence).
-                await backend.publish(batch)
+                refused = await backend.publish(batch)
             except BaseException:
                 outbox.put_back(batch)
                 raise
-            outbox.done(batch)
+            for position, error in refused:
+                key, data = batch[position]
+                self._encode_errors += 1
+                report(self._hub, error, ErrorContext(key, data, self, kind="bridge encode"))
+            outbox.done(batch, len(refused))
 
     # -- inbound ------------------------------------------------------------------------------
 

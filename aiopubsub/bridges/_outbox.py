@@ -62,10 +62,10 @@ class Outbox:
         self._in_flight = len(batch)
         return batch
 
-    def done(self, batch: list[Item]) -> None:
-        """The broker took ``batch``."""
+    def done(self, batch: list[Item], refused: int = 0) -> None:
+        """The broker took ``batch``, but for ``refused`` messages it cannot carry at all."""
         self._in_flight = 0
-        self.sent += len(batch)
+        self.sent += len(batch) - refused
         if not self._buffer:
             self.idle.set()
 

@@ -129,15 +129,23 @@ class NatsBackend:
         self._reject: Reject | None = None
 
     async def connect(self) -> None:
-        """Connect without nats-py's own reconnecting (the bridge's job), and without echo."""
-        self._lost = lost = asyncio.get_running_loop().create_future()
+        """Connect without nats-py's own reconnecting (the bridge's job), and without echo.
+
+        :raises Exception: the error of the failed attempt (refused, authorization...).
+        """
+        self._lost = None
+        attempts: list[Exception] = []
 
         async def on_error(exc: Exception) -> None:
-            if not lost.done():
+            lost = self._lost
+            if lost is None:
+                attempts.append(exc)  # While connecting: nats-py retries, then gives up.
+            elif not lost.done():
                 lost.set_result(exc)
 
         async def on_gone() -> None:
-            if not lost.done():
+            lost = self._lost
+            if lost is not None and not lost.done():
                 lost.set_result(ConnectionError("NATS connection closed"))
 
         self._subs.clear()
@@ -145,16 +153,24 @@ class NatsBackend:
         self._routes.clear()
         self._client = client = _Client()
         client._aiopubsub_take = self._take
-        await client.connect(
-            servers=[self._url],
-            allow_reconnect=False,
-            max_reconnect_attempts=0,
-            connect_timeout=3600,  # The bridge bounds connecting with its own timeout.
-            no_echo=True,
-            error_cb=on_error,
-            disconnected_cb=on_gone,
-            closed_cb=on_gone,
-        )
+        try:
+            await client.connect(
+                servers=[self._url],
+                allow_reconnect=False,
+                # One attempt (nats-py counts "more than 1"), none repeated after a wait.
+                max_reconnect_attempts=1,
+                reconnect_time_wait=0,
+                connect_timeout=3600,  # The bridge bounds connecting with its own timeout.
+                no_echo=True,
+                error_cb=on_error,
+                disconnected_cb=on_gone,
+                closed_cb=on_gone,
+            )
+        except nats.errors.NoServersError as exc:
+            if attempts:
+                raise attempts[-1] from exc
+            raise
+        self._lost = asyncio.get_running_loop().create_future()
 
     async def close(self) -> None:
         """Close the connection."""
@@ -184,12 +200,22 @@ class NatsBackend:
                 self._routes.clear()
                 await subscription.unsubscribe()
 
-    async def publish(self, batch: Sequence[tuple[Key, bytes]]) -> None:
-        """Publish each message; return once the server has them all (a flush)."""
+    async def publish(self, batch: Sequence[tuple[Key, bytes]]) -> list[tuple[int, Exception]]:
+        """Publish each message; return once the server has them all (a flush). A message
+        larger than the server's ``max_payload`` is refused (not sent)."""
         client = self._client
         assert client is not None, "not connected"
         subjects = self._subjects
-        for key, data in batch:
+        refused: list[tuple[int, Exception]] = []
+        limit = client.max_payload
+        for position, (key, data) in enumerate(batch):
+            if len(data) > limit:
+                error = ValueError(
+                    f"A message of {len(data)} bytes exceeds the NATS server's max_payload"
+                    f" of {limit} bytes"
+                )
+                refused.append((position, error))
+                continue
             subject = subjects.get(key)
             if subject is None:
                 if len(subjects) >= _MAX_ROUTES:
@@ -197,13 +223,15 @@ class NatsBackend:
                 subject = subjects[key] = _subjects.subject_of(self.namespace, key)
             await client.publish(subject, data)
         await client.flush()
+        return refused
 
     async def receive(self, deliver: Deliver, reject: Reject) -> None:
         """Pass messages on (from nats-py's reader) until the connection is lost."""
-        assert self._lost is not None, "not connected"
+        lost = self._lost
+        assert lost is not None, "not connected"
         self._deliver, self._reject = deliver, reject
         try:
-            error = await self._lost
+            error = await lost
         finally:
             self._deliver = self._reject = None
         raise ConnectionError(f"NATS connection lost: {error!r}") from error

@@ -155,8 +155,9 @@ class RedisBackend:
         self._routes.clear()
         await self._pubsub.punsubscribe(*globs)
 
-    async def publish(self, batch: Sequence[tuple[Key, bytes]]) -> None:
-        """``PUBLISH`` each message, in one pipeline: one round trip."""
+    async def publish(self, batch: Sequence[tuple[Key, bytes]]) -> list[tuple[int, Exception]]:
+        """``PUBLISH`` each message, in one pipeline: one round trip. Redis takes any size
+        up to its ``proto-max-bulk-len`` (512 MB by default): none is refused here."""
         assert self._client is not None, "not connected"
         channels = self._channels
         async with self._client.pipeline(transaction=False) as pipe:
@@ -168,6 +169,7 @@ class RedisBackend:
                     channel = channels[key] = _channels.channel_of(self.namespace, key)
                 pipe.publish(channel, data)
             await pipe.execute()
+        return []
 
     async def receive(self, deliver: Deliver, reject: Reject) -> None:
         """Read the subscription's replies until cancelled or a fault (which propagates).
