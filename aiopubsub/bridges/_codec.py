@@ -5,7 +5,7 @@ Theory of operation
 ===================
 
 1. A codec turns an envelope (a dict holding the payload) into bytes and back. The default,
-   :class:`JsonCodec`, writes compact ASCII JSON (any ``str`` survives, lone surrogates too).
+   :class:`JsonCodec`, writes compact JSON (any ``str`` survives, lone surrogates too).
 2. JSON values travel as they are: ``dict`` with ``str`` keys, ``list``, ``str``, ``int``,
    finite ``float``, ``bool``, ``None``. Each other supported value travels as a JSON object
    of exactly one member whose name starts with ``~``, its *tag*: ``~t`` tuple, ``~b`` bytes
@@ -35,6 +35,11 @@ from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any, Protocol
 
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - the brokers' extras install it
+    _orjson = None  # type: ignore[assignment]
+
 __all__ = ["Codec", "JsonCodec", "MsgpackCodec"]
 
 
@@ -51,6 +56,7 @@ class Codec(Protocol):
 
 
 _SCALARS: frozenset[type] = frozenset({str, int, bool, type(None)})
+_CONTAINERS: frozenset[type] = frozenset({dict, list})
 
 
 class _Tagger:
@@ -76,7 +82,7 @@ class _Tagger:
         return tuple(self._names)
 
     def plain(self, obj: Any) -> Any:
-        """``obj`` as a tree of JSON values and tags.
+        """``obj`` as a tree of JSON values and tags: ``obj`` itself if it is one already.
 
         :raises TypeError: for a value of a type it cannot carry, or a non-str dict key.
         :raises ValueError: for a NaN or infinite float.
@@ -88,10 +94,10 @@ class _Tagger:
             if not math.isfinite(obj):
                 raise ValueError(f"Cannot encode the non-finite float {obj!r}")
             return obj
-        if kind is list:
-            return [self.plain(item) for item in obj]
         if kind is dict:
             return self._plain_dict(obj)
+        if kind is list:
+            return self._plain_list(obj)
         encode = _ENCODERS.get(kind)
         if encode is not None:
             return encode(self, obj)
@@ -106,18 +112,52 @@ class _Tagger:
         fields = {f.name: self.plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
         return {"~dc": [name, fields]}
 
+    def _plain_list(self, obj: list[Any]) -> list[Any]:
+        out = None  # Copied only if an item changes: plain JSON is not rebuilt.
+        for i, item in enumerate(obj):
+            if type(item) in _SCALARS:
+                continue
+            new = self.plain(item)
+            if new is not item:
+                if out is None:
+                    out = list(obj)
+                out[i] = new
+        return obj if out is None else out
+
     def _plain_dict(self, obj: dict[Any, Any]) -> Any:
-        out = {}
+        out = None
         for key, value in obj.items():
             if type(key) is not str:
                 raise TypeError(
                     f"Cannot encode a dict key that is not a str: {_excerpt(key)}"
                     f" ({type(key).__name__})"
                 )
-            out[key] = self.plain(value)
-        if len(out) == 1 and next(iter(out)).startswith("~"):
-            return {"~m": [[k, v] for k, v in out.items()]}  # Rule 2: never read as a tag.
-        return out
+            if type(value) in _SCALARS:
+                continue
+            new = self.plain(value)
+            if new is not value:
+                if out is None:
+                    out = dict(obj)
+                out[key] = new
+        result = obj if out is None else out
+        if len(result) == 1 and next(iter(result)).startswith("~"):
+            return {"~m": [[k, v] for k, v in result.items()]}  # Rule 2: never read as a tag.
+        return result
+
+    def restore_tree(self, obj: Any) -> Any:
+        """A decoded tree back to what it stood for: :meth:`restore` on every JSON object,
+        innermost first; the tree's lists and objects are changed in place."""
+        kind = type(obj)
+        if kind is dict:
+            for key, value in obj.items():
+                if type(value) in _CONTAINERS:
+                    obj[key] = self.restore_tree(value)
+            return self.restore(obj) if len(obj) == 1 else obj
+        if kind is list:
+            for i, value in enumerate(obj):
+                if type(value) in _CONTAINERS:
+                    obj[i] = self.restore_tree(value)
+        return obj
 
     def restore(self, obj: dict[str, Any]) -> Any:
         """The object hook: a decoded JSON object back to what it stood for."""
@@ -212,12 +252,18 @@ _short.maxstring = _short.maxother = _short.maxlong = 100
 
 
 class JsonCodec:
-    """The default codec: compact ASCII JSON, with the tags of rule 2 (see the module).
+    """The default codec: compact JSON (UTF-8), with the tags of rule 2 (see the module).
 
     Carries JSON values, ``tuple``, ``bytes``, ``Decimal``, ``datetime``, ``date``, ``time``,
     ``timedelta``, ``UUID``, and the dataclasses and Enums registered in ``types``; anything
     else, a non-str dict key and a non-finite float included, is an encode error. A datetime
     with a ``tzinfo`` arrives with a fixed UTC offset (the same instant).
+
+    It writes and reads with ``orjson`` when that is installed (it comes with the brokers'
+    extras), else with the standard ``json`` module; both read what either writes. A
+    message that ``orjson`` cannot write (an ``int`` beyond 64 bits, a ``str`` holding a lone
+    surrogate) is written by ``json``, ASCII only, led by one space: a reader then reads it
+    with ``json`` too, since ``orjson`` would read such an ``int`` as a ``float``.
 
     :param types: the dataclasses and Enum classes a receiver may build, matched by module
         and qualified name (so both sides must register them).
@@ -235,14 +281,24 @@ class JsonCodec:
         :raises ValueError: for a NaN or an infinity.
         """
         plain = self._tagger.plain(obj)
-        return json.dumps(plain, separators=(",", ":"), allow_nan=False).encode("ascii")
+        if _orjson is not None:
+            try:
+                data: bytes = _orjson.dumps(plain)
+            except TypeError:
+                pass  # A huge int or a lone surrogate: json below writes them.
+            else:
+                return data
+        text = json.dumps(plain, separators=(",", ":"), allow_nan=False)
+        return b" " + text.encode("ascii")
 
     def decode(self, data: bytes) -> Any:
         """The object ``data`` encodes.
 
         :raises ValueError: if ``data`` is not such JSON, or names an unknown tag or type.
         """
-        return json.loads(data, object_hook=self._hook)
+        if _orjson is None or data[:1] == b" ":
+            return json.loads(data, object_hook=self._hook)
+        return self._tagger.restore_tree(_orjson.loads(data))
 
     def __repr__(self) -> str:
         names = ", ".join(t.__qualname__ for t in self._tagger.types)

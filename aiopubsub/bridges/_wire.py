@@ -39,7 +39,6 @@ import secrets
 from typing import Any, Final
 
 from .. import Key
-from ._keys import part_error
 
 __all__ = [
     "MAX_JUMP",
@@ -235,10 +234,14 @@ def open_envelope(envelope: Any, key: Key) -> tuple[str, int, Any]:
         raise EnvelopeError(f"Malformed origin {excerpt(origin)}")
     if type(s) is not int or s < 1:  # type(), not isinstance(): a bool is an int.
         raise EnvelopeError(f"Malformed sequence number {excerpt(s)}")
-    if type(parts) is not list or len(parts) != len(key) or part_error(tuple(parts)):
+    if type(parts) is not list or len(parts) != len(key):
         raise EnvelopeError(f"Malformed key {excerpt(parts)} for {excerpt(key)}")
-    if tuple(parts) != key:
-        raise EnvelopeError(f"Envelope key {excerpt(parts)} is not its channel's {excerpt(key)}")
+    for part, expected in zip(parts, key):
+        # The key's parts are str or int (decoded from its name): so is each part here.
+        if part != expected or type(part) is not type(expected):
+            raise EnvelopeError(
+                f"Envelope key {excerpt(parts)} is not its channel's {excerpt(key)}"
+            )
     if "*" in key:
         raise EnvelopeError(f"A message cannot travel under the wildcard key {excerpt(key)}")
     return origin, s, envelope["p"]
