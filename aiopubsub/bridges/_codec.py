@@ -298,7 +298,10 @@ class JsonCodec:
         """
         if _orjson is None or data[:1] == b" ":
             return json.loads(data, object_hook=self._hook)
-        return self._tagger.restore_tree(_orjson.loads(data))
+        tree = _orjson.loads(data)
+        if b'"~' not in data and b"\\u007" not in data:
+            return tree  # No member name starts with "~", even escaped: no tag to restore.
+        return self._tagger.restore_tree(tree)
 
     def __repr__(self) -> str:
         names = ", ".join(t.__qualname__ for t in self._tagger.types)
