@@ -339,10 +339,11 @@ class Bridge:
             return
         stamper = self._stamper
         try:
-            error = part_error(key)
-            if error is not None:
-                raise error
             origin, s = stamper.next(key)
+            if s == 1:  # A key new to this origin: are its parts fit to travel?
+                error = part_error(key)
+                if error is not None:
+                    raise error
             data = self._codec.encode({"o": origin, "s": s, "k": list(key), "p": message})
             if type(data) is not bytes:
                 raise TypeError(f"{self._codec!r}.encode() returned {type(data).__name__}")

@@ -115,7 +115,8 @@ class _Tagger:
     def _plain_list(self, obj: list[Any]) -> list[Any]:
         out = None  # Copied only if an item changes: plain JSON is not rebuilt.
         for i, item in enumerate(obj):
-            if type(item) in _SCALARS:
+            kind = type(item)
+            if kind in _SCALARS or (kind is float and item - item == 0.0):  # 0.0: finite
                 continue
             new = self.plain(item)
             if new is not item:
@@ -132,7 +133,8 @@ class _Tagger:
                     f"Cannot encode a dict key that is not a str: {_excerpt(key)}"
                     f" ({type(key).__name__})"
                 )
-            if type(value) in _SCALARS:
+            kind = type(value)
+            if kind in _SCALARS or (kind is float and value - value == 0.0):  # 0.0: finite
                 continue
             new = self.plain(value)
             if new is not value:
