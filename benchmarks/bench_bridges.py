@@ -56,7 +56,8 @@ from aiopubsub.bridges.nats import NatsBridge
 from aiopubsub.bridges.redis import RedisBridge
 
 BURST = 1000
-KEY = ("price", "EUR/USD")
+#: A Key, as a Publisher or a subscriber's callback hands it: publish() need not convert it.
+KEY = aiopubsub.Key("price", "EUR/USD")
 
 
 def free_port() -> int:

@@ -113,6 +113,11 @@ class _Tagger:
         return {"~dc": [name, fields]}
 
     def _plain_list(self, obj: list[Any]) -> list[Any]:
+        for item in obj:
+            if type(item) not in _SCALARS:
+                break
+        else:
+            return obj  # The common case: str, int... items only.
         out = None  # Copied only if an item changes: plain JSON is not rebuilt.
         for i, item in enumerate(obj):
             kind = type(item)
@@ -128,15 +133,20 @@ class _Tagger:
     def _plain_dict(self, obj: dict[Any, Any]) -> Any:
         out = None
         for key, value in obj.items():
+            kind = type(value)
             if type(key) is not str:
                 raise TypeError(
                     f"Cannot encode a dict key that is not a str: {_excerpt(key)}"
                     f" ({type(key).__name__})"
                 )
-            kind = type(value)
             if kind in _SCALARS or (kind is float and value - value == 0.0):  # 0.0: finite
                 continue
-            new = self.plain(value)
+            if kind is dict:
+                new = self._plain_dict(value)
+            elif kind is list:
+                new = self._plain_list(value)
+            else:
+                new = self.plain(value)
             if new is not value:
                 if out is None:
                     out = dict(obj)

@@ -24,7 +24,17 @@ class Outbox:
     goes back to the front, to be sent again, oldest still dropped first if full).
     """
 
-    __slots__ = ("_batch_size", "_buffer", "_in_flight", "_max", "dropped", "idle", "sent", "wake")
+    __slots__ = (
+        "_batch_size",
+        "_buffer",
+        "_in_flight",
+        "_max",
+        "_signalled",
+        "dropped",
+        "idle",
+        "sent",
+        "wake",
+    )
 
     def __init__(self, max_buffer: int, batch_size: int) -> None:
         self._max = max_buffer
@@ -40,6 +50,8 @@ class Outbox:
         #: Set while nothing is buffered or in flight.
         self.idle = asyncio.Event()
         self.idle.set()
+        # Whether wake is set and idle cleared already: most appends then touch neither.
+        self._signalled = False
 
     def __len__(self) -> int:
         """Messages buffered or in flight."""
@@ -52,8 +64,10 @@ class Outbox:
         if len(buffer) > self._max:
             buffer.popleft()
             self.dropped += 1
-        self.idle.clear()
-        self.wake.set()
+        if not self._signalled:
+            self._signalled = True
+            self.idle.clear()
+            self.wake.set()
 
     def take(self) -> list[Item]:
         """The next batch (empty if nothing is buffered), now in flight."""
@@ -67,6 +81,7 @@ class Outbox:
         self._in_flight = 0
         self.sent += len(batch) - refused
         if not self._buffer:
+            self._signalled = False
             self.idle.set()
 
     def put_back(self, batch: list[Item]) -> None:
@@ -83,11 +98,13 @@ class Outbox:
         self.dropped += len(self)
         self._buffer.clear()
         self._in_flight = 0
+        self._signalled = False
         self.idle.set()
 
     async def wait(self) -> None:
         """Wait until something is buffered."""
         while not self._buffer:
+            self._signalled = False
             self.idle.set()
             self.wake.clear()
             await self.wake.wait()
