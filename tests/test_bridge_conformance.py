@@ -19,8 +19,8 @@ from typing import Any
 import nats
 import pytest
 import redis.asyncio as aioredis
-from nats_server import NatsServer, started_nats_server
-from redis_server import RedisServer, started_redis_server
+from nats_server import NatsServer, require_nats_server, started_nats_server
+from redis_server import RedisServer, require_redis_server, started_redis_server
 
 import aiopubsub
 from aiopubsub import ErrorContext, Hub, Key
@@ -548,3 +548,21 @@ async def test_conformance_fork_after_creating_a_bridge(broker: Broker) -> None:
     assert sorted(map(len, by_origin.values())) == [count, count]
     assert all(messages == list(range(count)) for messages in by_origin.values())
     assert (stats.gaps, stats.rejected, stats.decode_errors) == (0, 0, 0)
+
+
+def test_bench_bridges_quick_reports_both_brokers() -> None:
+    require_redis_server()
+    require_nats_server()
+    done = subprocess.run(
+        [sys.executable, "-W", "error", str(ROOT / "benchmarks" / "bench_bridges.py"), "--quick"],
+        env=python_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    for broker in ("redis", "nats"):
+        assert re.search(rf"^{broker}: 5000 messages, best of 1", done.stdout, re.MULTILINE)
+    assert len(re.findall(r"^  bridge / single: \d+\.\dx$", done.stdout, re.MULTILINE)) == 2
+    assert len(re.findall(r"^  bridge->hub +[\d,]+ msgs/s$", done.stdout, re.MULTILINE)) == 2

@@ -385,7 +385,7 @@ class Bridge:
     def _want(self, pattern: Key, count: int) -> None:
         """Record that ``count`` local subscriptions (not the bridge's own) want ``pattern``."""
         if pattern[0] == HUB or part_error(pattern) is not None:
-            return
+            return  # Never bridged; and no remote key holds a part other than str or int.
         if count > 0:
             if pattern in self._wanted:
                 self._wanted[pattern] = count

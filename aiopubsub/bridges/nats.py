@@ -110,10 +110,10 @@ class _Client(Client):
         self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes
     ) -> None:
         take = self._aiopubsub_take
-        if take is None or headers:
+        if take is None:
             await super()._process_msg(sid, subject, reply, data, headers)
         else:
-            take(sid, subject, data)
+            take(sid, subject, data)  # Headers, if another client sent any, are ignored.
 
 
 def _tokens_match(pattern: list[str], subject: list[str]) -> bool:
