@@ -474,6 +474,8 @@ async def test_bridge_reconnects_after_redis_restarts_and_counts_the_gap(
         server.start()
         await bridge_b.sync(WAIT)
         await bridge_a.sync(WAIT)
+        # The three buffered go first: published before, 15 would push one out of the buffer.
+        await wait_until(lambda: bridge_a.statistics().buffered == 0)
         a.publish(("tick", "x"), 15)
         await wait_until(lambda: at_b[-1][1] == 15)
         stats_a, stats_b = bridge_a.statistics(), bridge_b.statistics()
