@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -17,7 +18,13 @@ from collections.abc import Iterator
 
 import pytest
 
-__all__ = ["RedisServer", "fresh_redis_server", "redis_server", "require_redis_server"]
+__all__ = [
+    "RedisServer",
+    "fresh_redis_server",
+    "redis_server",
+    "require_redis_server",
+    "started_redis_server",
+]
 
 #: Seconds allowed for the server to answer PING after it is started.
 START_TIMEOUT = 10.0
@@ -44,8 +51,10 @@ class RedisServer:
     """One ``redis-server`` process on ``127.0.0.1:port``; :meth:`start` again after
     :meth:`kill` to bring it back on the same port."""
 
-    def __init__(self, binary: str, port: int | None = None) -> None:
+    def __init__(self, binary: str, port: int | None = None, *extra: str) -> None:
         self.binary = binary
+        #: More command-line arguments, such as a password to require.
+        self.extra = extra
         self.port = free_port() if port is None else port
         self._dir = tempfile.TemporaryDirectory(prefix="aiopubsub-redis-")
         self._process: subprocess.Popen[bytes] | None = None
@@ -67,6 +76,7 @@ class RedisServer:
                 *("--port", str(self.port), "--bind", "127.0.0.1"),
                 *("--save", "", "--appendonly", "no", "--dir", self._dir.name),
                 *("--logfile", os.path.join(self._dir.name, "redis.log")),
+                *self.extra,
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -85,7 +95,7 @@ class RedisServer:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
                 sock.sendall(b"PING\r\n")
-                return sock.recv(64).startswith(b"+PONG")
+                return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))
         except OSError:
             return False
 
@@ -96,9 +106,20 @@ class RedisServer:
             self._process.wait()
             self._process = None
 
+    def pause(self) -> None:
+        """Stop the server's process (SIGSTOP): connections stay open, nothing is answered."""
+        assert self._process is not None, "not running"
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused server run again (SIGCONT)."""
+        assert self._process is not None, "not running"
+        self._process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         """Stop the server and remove its directory."""
         if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
             self._process.terminate()
             try:
                 self._process.wait(timeout=5)
@@ -109,10 +130,15 @@ class RedisServer:
         self._dir.cleanup()
 
 
-def _started(binary: str) -> RedisServer:
+def started_redis_server(*extra: str) -> RedisServer:
+    """A running server on a free port (another is tried if the port was taken meanwhile)."""
+    return _started(require_redis_server(), *extra)
+
+
+def _started(binary: str, *extra: str) -> RedisServer:
     # Another process could take the free port before the server binds it: try another.
     for attempt in range(3):
-        server = RedisServer(binary)
+        server = RedisServer(binary, None, *extra)
         try:
             server.start()
         except RuntimeError:

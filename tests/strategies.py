@@ -13,10 +13,16 @@ from hypothesis import strategies as st
 
 __all__ = [
     "AWKWARD_PARTS",
+    "BRIDGE_INT_PARTS",
+    "BRIDGE_STR_PARTS",
     "MAX_PARTS",
     "OTHER_PARTS",
     "PLAIN_PARTS",
     "WILDCARD",
+    "bridge_keys",
+    "bridge_parts",
+    "bridge_pattern_and_key",
+    "bridge_patterns",
     "concrete_keys",
     "generalisations",
     "instances",
@@ -121,3 +127,54 @@ def near_misses(draw: st.DrawFn, pattern: tuple[str, ...]) -> tuple[str, ...]:
     else:
         key.insert(position + draw(st.integers(0, 1)), draw(key_parts()))
     return tuple(key)
+
+
+#: Parts a bridge carries: any str (surrogates included) or int; a pattern may hold '*'.
+BRIDGE_STR_PARTS = st.one_of(
+    st.sampled_from(("", " ", ".", ":", "*x", "%", "%25", "#1", "1", ">", "é", "a.b", "\ud800")),
+    st.text(st.characters(codec=None), max_size=5),
+).filter(lambda part: part != WILDCARD)
+BRIDGE_INT_PARTS = st.one_of(st.sampled_from((0, 1, -1, 42)), st.integers())
+
+
+def bridge_parts() -> st.SearchStrategy[str | int]:
+    """One part of a key that crosses a broker: a str (never ``'*'``) or an int."""
+    return st.one_of(BRIDGE_STR_PARTS, BRIDGE_INT_PARTS)
+
+
+def bridge_keys(max_size: int = 4) -> st.SearchStrategy[tuple[str | int, ...]]:
+    """A publishable key of str and int parts, as plain tuples (Key may refuse int parts)."""
+    return st.lists(bridge_parts(), min_size=1, max_size=max_size).map(tuple)
+
+
+def bridge_patterns(max_size: int = 4) -> st.SearchStrategy[tuple[str | int, ...]]:
+    """A pattern of str and int parts, each possibly ``'*'``."""
+    return st.lists(
+        st.one_of(bridge_parts(), st.just(WILDCARD)), min_size=1, max_size=max_size
+    ).map(tuple)
+
+
+@st.composite
+def bridge_pattern_and_key(
+    draw: st.DrawFn,
+) -> tuple[tuple[str | int, ...], tuple[str | int, ...]]:
+    """A pattern and a key that it matches, or nearly: an instance, with a part changed,
+    added or removed."""
+    pattern = draw(bridge_patterns())
+    key: list[str | int] = []
+    for position, part in enumerate(pattern):
+        if part != WILDCARD:
+            key.append(part)
+        elif position == len(pattern) - 1:
+            key.extend(draw(st.lists(bridge_parts(), min_size=1, max_size=3)))
+        else:
+            key.append(draw(bridge_parts()))
+    edit = draw(st.sampled_from(("none", "change", "add", "remove")))
+    position = draw(st.integers(0, len(key) - 1))
+    if edit == "change":
+        key[position] = draw(bridge_parts())
+    elif edit == "add":
+        key.insert(position, draw(bridge_parts()))
+    elif edit == "remove" and len(key) > 1:
+        del key[position]
+    return pattern, tuple(key)

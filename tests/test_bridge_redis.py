@@ -30,12 +30,13 @@ from aiopubsub import ErrorContext, Hub, Key
 from aiopubsub._key import matches
 from aiopubsub.bridges._channels import channel_of
 from aiopubsub.bridges.redis import (
+    Backoff,
     BridgeConfigError,
+    BridgeConnectionError,
     BridgeState,
     BridgeStatistics,
     JsonCodec,
     RedisBridge,
-    _backoff_delay,
 )
 
 __all__ = ["fresh_redis_server", "redis_server"]  # fixtures, imported to be found
@@ -359,10 +360,10 @@ async def test_bridge_counts_reports_and_drops_garbage_from_redis(
         plain_client(redis_server) as client,
     ):
         await client.publish(channel, b"not json")
-        await client.publish(channel, b'{"o": "someone", "n": 1}')
-        await client.publish(channel, b'{"o":"x","n":1,"s":1,"k":["y"],"p":1}')  # wrong key
-        await client.publish(f"{ns}:%zz", b'{"o":"x","n":1,"s":1,"k":["%zz"],"p":1}')
-        await client.publish(f"{ns}:%2A", b'{"o":"x","n":1,"s":1,"k":["*"],"p":1}')
+        await client.publish(channel, b'{"o": "someone", "s": 1}')
+        await client.publish(channel, b'{"o":"x","s":1,"k":["y"],"p":1}')  # wrong key
+        await client.publish(f"{ns}:%zz", b'{"o":"x","s":1,"k":["%zz"],"p":1}')
+        await client.publish(f"{ns}:%2A", b'{"o":"x","s":1,"k":["*"],"p":1}')
         a.publish("x", "still working")
         await wait_until(lambda: at_b)
         stats = bridge_b.statistics()
@@ -422,9 +423,17 @@ async def test_bridge_start_fails_fast_without_redis() -> None:
     subscriber = aiopubsub.Subscriber(hub, "s")
     subscriber.subscribe("x")
     # Port 1 on loopback: nothing listens there.
-    unreachable = RedisBridge(hub, "redis://127.0.0.1:1/0", connect_timeout=2)
-    with pytest.raises(aioredis.ConnectionError):
+    unreachable = RedisBridge(hub, "redis://:pw@127.0.0.1:1/0", connect_timeout=2)
+    with pytest.raises(
+        BridgeConnectionError,
+        match=r"^Could not start the redis bridge to redis://:\*\*\*@127\.0\.0\.1:1/0:"
+        r" connection refused \(ConnectionError: ",
+    ) as caught:
         await unreachable.start()
+    assert isinstance(caught.value, ConnectionError)
+    assert isinstance(caught.value, aiopubsub.PubSubError)
+    assert isinstance(caught.value.__cause__, aioredis.ConnectionError)
+    assert "pw" not in str(caught.value)
     assert unreachable.status is BridgeState.CLOSED
     assert hub.subscriptions() == {Key("x"): 1}  # the bridge's own are gone
     with pytest.raises(RuntimeError, match=r"^<RedisBridge .* was started already$"):
@@ -456,6 +465,8 @@ async def test_bridge_reconnects_after_redis_restarts_and_counts_the_gap(
         server.start()
         await bridge_b.sync(WAIT)
         await bridge_a.sync(WAIT)
+        # The three buffered go first: published before, 15 would push one out of the buffer.
+        await wait_until(lambda: bridge_a.statistics().buffered == 0)
         a.publish(("tick", "x"), 15)
         await wait_until(lambda: at_b[-1][1] == 15)
         # b can have 15 before a has Redis's acknowledgement of it: wait for that too.
@@ -565,7 +576,12 @@ async def test_bridge_survives_its_hub_closing_first(redis_server: RedisServer) 
 @pytest.mark.parametrize("failures", [0, 1, 5, 100])
 def test_bridge_backoff_is_fully_jittered_and_capped(failures: int) -> None:
     bound = min(10.0, 0.1 * 2**failures)
-    delays = [_backoff_delay(failures, 0.1, 10.0) for _ in range(200)]
+    delays = []
+    for _ in range(200):
+        backoff = Backoff(0.1, 10.0)
+        backoff.failures = failures
+        delays.append(backoff.next_delay())
+        assert backoff.failures == failures + 1
     assert all(0 <= delay <= bound for delay in delays)
     assert max(delays) > bound / 2  # spread over the whole range, not a fixed delay
 
@@ -725,6 +741,7 @@ def test_bridge_from_settings_refuses_an_unknown_redis_setting() -> None:
             "AIOPUBSUB_REDIS_BACKOFF_BASE",
             "AIOPUBSUB_REDIS_BACKOFF_CAP",
             "AIOPUBSUB_REDIS_CONNECT_TIMEOUT",
+            "AIOPUBSUB_BRIDGE_SECRET",
         ]
     )
     message = (

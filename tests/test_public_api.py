@@ -18,6 +18,7 @@ PUBLIC_MODULES = [
     "aiopubsub.utils",
     "aiopubsub.testing.mocks",
     "aiopubsub.bridges",
+    "aiopubsub.bridges.nats",
     "aiopubsub.bridges.redis",
 ]
 
@@ -26,14 +27,20 @@ def public_names(module: ModuleType) -> set[str]:
     """The names a user may take from ``module``.
 
     The package's ``__init__`` imports only what it exports, so there that is every public
-    name; a public submodule exports what it defines itself, not what it imports.
+    name; a public submodule exports what it defines itself, not what it imports, except that
+    the bridges package and each broker's module export the shared bridge core too.
     """
     names = set()
     for name, value in vars(module).items():
         if name.startswith("_") or name == "annotations" or isinstance(value, ModuleType):
             continue
-        if module.__name__ == "aiopubsub" or getattr(value, "__module__", None) == module.__name__:
+        defined_in = getattr(value, "__module__", None) or ""
+        if module.__name__ == "aiopubsub" or defined_in == module.__name__:
             names.add(name)
+        elif module.__name__.startswith("aiopubsub.bridges") and defined_in.startswith(
+            "aiopubsub.bridges."
+        ):
+            names.add(name)  # The bridges package and each broker's module re-export the core.
     return names
 
 

@@ -1,9 +1,26 @@
-"""Bridges that join hubs across processes and machines through a broker, one module each.
+"""Bridges that join hubs across processes and machines through a broker.
 
-Importing this package imports no broker client: ``aiopubsub.bridges.redis`` needs
-``pip install 'aiopubsub[redis]'`` and says so if it is missing.
+The shared core is here; each broker is one small module: ``aiopubsub.bridges.redis``
+(``pip install 'aiopubsub[redis]'``) and ``aiopubsub.bridges.nats``
+(``pip install 'aiopubsub[nats]'``). Importing this package imports no broker client.
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from ._backend import Backend, BridgeConfigError, BridgeConnectionError
+from ._bridge import Bridge, BridgeStatistics
+from ._codec import Codec, JsonCodec, MsgpackCodec
+from ._session import Backoff, BridgeState
+
+__all__ = [
+    "Backend",
+    "Backoff",
+    "Bridge",
+    "BridgeConfigError",
+    "BridgeConnectionError",
+    "BridgeState",
+    "BridgeStatistics",
+    "Codec",
+    "JsonCodec",
+    "MsgpackCodec",
+]

@@ -1,85 +1,84 @@
-"""Keys as Redis channel names, patterns as Redis globs: the bridge's wire naming, without I/O.
+"""Keys as Redis channel names, patterns as Redis globs: the Redis bridge's naming, without I/O.
 
 A key ``('prices', 'EUR/USD', 7)`` in namespace ``aiopubsub`` is the channel
-``aiopubsub:prices:EUR%2FUSD:#7``: the namespace, then each part led by ``':'``: a ``str``
+``aiopubsub:prices:EUR%2FUSD:#7``: the namespace, then each part led by ``':'``; a ``str``
 part percent-encoded (UTF-8, every byte that is not an ASCII letter, digit or one of
-``_.-~``), an ``int`` part as ``'#'`` and its decimal digits. Decisions:
-
-* Only ``str`` and ``int`` parts travel (``bool`` is not an ``int`` here): a key with a part of
-  any other type raises :class:`TypeError`, which the bridge counts as an encode error. An
-  int arrives as an int, a str as a str: a percent-encoded part never starts with ``'#'``.
+``_.-~``), an ``int`` part written ``#`` and its decimal digits. Decisions:
 
 * A namespace holds neither ``':'`` nor a glob character (``*?[]\\``): the bridge refuses
   any other (see :data:`NAMESPACE_FORBIDDEN`), rather than encoding it, so that a namespace
   reads in Redis as it was written. The channel's text up to its first ``':'`` is therefore
-  its namespace: the channels and globs of two namespaces never overlap (``'ns:sub'``
-  would otherwise hold channels of ``'ns'``). The functions below expect such a namespace.
+  its namespace: the channels and globs of two namespaces never overlap.
 * The encoding is injective: an encoded part never contains ``':'``, so splitting on it gives
-  the parts back, and percent-decoding undoes percent-encoding (lone surrogates included).
-  Empty parts are empty strings between separators.
+  the parts back; percent-encoding never writes ``'#'``, so an ``int`` part never reads back
+  as a ``str`` (``#7`` is ``7``, ``%237`` is ``'#7'``); decoding checks that the channel is
+  the canonical one. Empty parts are empty strings between separators.
 * An encoded part never contains a glob character (``*?[]\\``), nor does the namespace, so a
   pattern's glob is the namespace and the literal parts encoded, each ``'*'`` part written ``*``.
 * A glob ``*`` matches any run of characters, separators included, so the glob of a pattern
-  matches a superset of the channels of the keys the pattern matches (``*`` inside a pattern
-  also matches several parts). Whoever receives through a glob checks the key exactly again,
-  with :func:`aiopubsub._key.matches`.
+  matches a superset of the channels of the keys the pattern matches. Whoever receives
+  through a glob checks the key exactly again (:func:`~aiopubsub.bridges._keys.key_matches`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+import re
+from typing import Any
 from urllib.parse import quote, unquote
 
-from .._key import WILDCARD, Key
+from .. import Key
+from ._keys import WILDCARD, check_parts
 
-__all__ = ["INT_MARK", "NAMESPACE_FORBIDDEN", "SEPARATOR", "channel_of", "glob_of", "key_of"]
+__all__ = [
+    "NAMESPACE_FORBIDDEN",
+    "SEPARATOR",
+    "channel_of",
+    "glob_of",
+    "glob_regex",
+    "key_of",
+]
 
 #: Between the namespace and each encoded part.
 SEPARATOR = ":"
 #: The characters a namespace may not hold: the separator and those special in a Redis glob.
 NAMESPACE_FORBIDDEN = frozenset(SEPARATOR + "*?[]\\")
-
-
-#: Leads an int part; percent-encoding writes ``'#'`` as ``%23``, so no str part starts so.
+#: What leads an ``int`` part; percent-encoding of a ``str`` never writes it.
 INT_MARK = "#"
 
 
-def _encode_part(part: Hashable) -> str:
-    if type(part) is str:
-        return quote(part, safe="", encoding="utf-8", errors="surrogatepass")
+def _encode_part(part: Any) -> str:
     if type(part) is int:
-        return f"{INT_MARK}{part}"
-    raise TypeError(
-        f"The bridge carries key parts of type str and int only, got {part!r}"
-        f" ({type(part).__name__})"
-    )
+        return INT_MARK + str(part)
+    return quote(part, safe="", encoding="utf-8", errors="surrogatepass")
 
 
-def _decode_part(encoded: str) -> str | int:
-    if not encoded.startswith(INT_MARK):
-        return unquote(encoded, encoding="utf-8", errors="surrogatepass")
-    try:
-        return int(encoded[1:])
-    except ValueError:
-        raise ValueError(f"Malformed int part {encoded!r}") from None
+def _decode_part(text: str) -> Any:
+    if text.startswith(INT_MARK):
+        return int(text[1:])  # Canonical or not: the round trip in key_of() decides.
+    return unquote(text, encoding="utf-8", errors="surrogatepass")
 
 
-def channel_of(namespace: str, key: tuple[Hashable, ...]) -> str:
+def channel_of(namespace: str, key: tuple[Any, ...]) -> str:
     """The Redis channel that carries messages published under ``key``.
 
-    :raises TypeError: if a part is neither a ``str`` nor an ``int``.
+    :raises TypeError: if a part is neither ``str`` nor ``int``.
     """
+    check_parts(key)
     return namespace + "".join(SEPARATOR + _encode_part(part) for part in key)
 
 
-def glob_of(namespace: str, pattern: tuple[Hashable, ...]) -> str:
-    """The ``PSUBSCRIBE`` glob matching (at least) the channels of every key ``pattern`` matches.
-
-    :raises TypeError: if a part is neither a ``str`` nor an ``int``.
-    """
+def glob_of(namespace: str, pattern: tuple[Any, ...]) -> str:
+    """The ``PSUBSCRIBE`` glob matching (at least) the channels of every key ``pattern`` matches."""
+    check_parts(pattern)
     return namespace + "".join(
         SEPARATOR + ("*" if part == WILDCARD else _encode_part(part)) for part in pattern
     )
+
+
+def glob_regex(glob: str) -> re.Pattern[str]:
+    """A regular expression matching exactly the channels Redis matches with ``glob``, for
+    the globs :func:`glob_of` writes (their only special character is ``*``)."""
+    return re.compile(".*".join(re.escape(piece) for piece in glob.split("*")), re.DOTALL)
 
 
 def key_of(namespace: str, channel: str) -> Key:
@@ -90,8 +89,10 @@ def key_of(namespace: str, channel: str) -> Key:
     prefix = namespace + SEPARATOR
     if not channel.startswith(prefix):
         raise ValueError(f"Channel {channel!r} is not in namespace {namespace!r}")
-    encoded = channel[len(prefix) :].split(SEPARATOR)
-    key = tuple.__new__(Key, [_decode_part(p) for p in encoded])
-    if channel_of(namespace, key) != channel:
+    try:
+        parts = tuple(_decode_part(p) for p in channel[len(prefix) :].split(SEPARATOR))
+    except ValueError:
+        raise ValueError(f"Channel {channel!r} is not a canonical key channel") from None
+    if channel_of(namespace, parts) != channel:
         raise ValueError(f"Channel {channel!r} is not a canonical key channel")
-    return key
+    return tuple.__new__(Key, parts)

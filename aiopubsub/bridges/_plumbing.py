@@ -1,0 +1,24 @@
+"""The only two calls a bridge makes into the hub beyond its public API, in one place.
+
+Reporting an error through the hub's error hook, and publishing the hub's own meta-event:
+both are hub internals, kept here so that a change of the hub's private interface is one
+change here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import ErrorContext, Hub
+
+__all__ = ["publish_meta", "report"]
+
+
+def report(hub: Hub, exc: BaseException, context: ErrorContext) -> None:
+    """Count ``exc`` and pass it to the hub's ``on_error`` hook (or log it)."""
+    hub._report(exc, context)
+
+
+def publish_meta(hub: Hub, parts: tuple[str, ...], message: Any) -> None:
+    """Publish the meta-event ``('Hub', *parts)`` on ``hub``, if anyone could receive it."""
+    hub._publish_meta(parts, message)

@@ -1,0 +1,49 @@
+"""What a bridge reports: its statistics record, and the logger it writes to."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Protocol
+
+__all__ = ["BridgeStatistics", "Logger"]
+
+
+class Logger(Protocol):
+    """Where a bridge logs: the methods it uses of ``aiopubsub``'s loggers."""
+
+    def debug(self, msg: str, *args: object) -> None: ...
+
+    def warning(self, msg: str, *args: object) -> None: ...
+
+    def error(self, msg: str, *args: object, exc_info: BaseException | None = None) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BridgeStatistics:
+    """Totals of one bridge since it was created, from :meth:`Bridge.statistics`.
+
+    Each counts messages, not deliveries: a message that the broker hands over once per
+    matching subscription counts once.
+    """
+
+    #: Messages the broker took (a batch counts once it is acknowledged).
+    sent: int
+    #: Messages from other origins published on the local hub.
+    received: int
+    #: Local messages lost without being sent: to a full buffer, or still buffered at close.
+    dropped: int
+    #: Local messages that could not be encoded, or that the broker cannot carry at all (too
+    #: large): each also reported to the hub's hook, never sent.
+    encode_errors: int
+    #: Messages from the broker that could not be decoded, dropped (each also reported).
+    decode_errors: int
+    #: Messages of other origins known to be missing: jumps in their per-key numbers.
+    gaps: int
+    #: Sessions opened again after a fault.
+    reconnects: int
+    #: Local messages waiting to be sent now.
+    buffered: int
+    #: Well-formed messages refused: unsigned or forged (with a secret), claiming one of this
+    #: bridge's origins where the broker does not echo, under a ``'Hub'`` key, or held after
+    #: an implausible jump that nothing confirmed. Each also reported, but held ones.
+    rejected: int = 0
