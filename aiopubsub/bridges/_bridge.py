@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Coroutine, Iterable
+from collections.abc import Iterable
 from typing import Any, Literal, Protocol
 
 from .. import ErrorContext, Hub, HubClosedError, Key
@@ -49,6 +49,7 @@ from ._outbox import Outbox
 from ._plumbing import publish_meta, report
 from ._session import Backoff, BridgeState, Event, StateMachine
 from ._settings import check_inbound, check_secret, positive_float, positive_int
+from ._tasks import cancel_and_wait, caused_by, raise_failure, shielded
 from ._wire import EnvelopeError, Receiver, Signer, Stamper, Verdict, excerpt, open_envelope
 
 __all__ = ["Bridge", "BridgeStatistics"]
@@ -316,7 +317,7 @@ class Bridge:
             except TimeoutError:
                 pass
             finally:
-                await _cancel_and_wait([task])
+                await cancel_and_wait([task])
         self._outbox.abandon()
         self._synced.clear()
         self._machine.fire(Event.CLOSE)
@@ -506,7 +507,7 @@ class Bridge:
                     await asyncio.wait([*tasks, synced], return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     synced.cancel()
-                _raise_failure(tasks)
+                raise_failure(tasks)
             tasks.append(asyncio.create_task(self._send()))
             self._last_session_ok = True
             self._backoff.session_started()
@@ -516,13 +517,13 @@ class Bridge:
                 started.set_result(None)
             self._machine.fire(Event.UP)
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            _raise_failure(tasks)
+            raise_failure(tasks)
         finally:
             # Shielded: even when cancelled again, the connection is closed (no leak).
-            await _shielded(self._end_session(tasks))
+            await shielded(self._end_session(tasks))
 
     async def _end_session(self, tasks: list[asyncio.Task[None]]) -> None:
-        await _cancel_and_wait(tasks)
+        await cancel_and_wait(tasks)
         self._synced.clear()
         await self._backend.close()
 
@@ -533,7 +534,7 @@ class Bridge:
         if what is None:
             if isinstance(exc, TimeoutError):
                 what = f"timed out after {self._connect_timeout:g} s"
-            elif _caused_by(exc, ConnectionRefusedError):
+            elif caused_by(exc, ConnectionRefusedError):
                 what = "connection refused"
             else:
                 what = "connection failed"
@@ -552,49 +553,3 @@ class Bridge:
             ("bridge", self._backend.broker, state.value),
             {"bridge": self, "origin": self.origin, "state": state, "error": error},
         )
-
-
-def _raise_failure(tasks: list[asyncio.Task[None]]) -> None:
-    """Raise the exception of the first of ``tasks`` that ended; a task may end only so."""
-    for task in tasks:
-        if task.done():
-            task.result()
-            raise ConnectionError(f"{task.get_coro()!r} ended without an error")
-
-
-def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, kind):
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return False
-
-
-async def _cancel_and_wait(tasks: Iterable[asyncio.Task[Any]]) -> None:
-    """Cancel ``tasks`` and wait until they have ended.
-
-    A task still running shortly after is cancelled again: a broker client can swallow a
-    cancellation that arrives inside some of its calls (redis-py 8.1 does in ``PUNSUBSCRIBE``).
-    """
-    pending = {task for task in tasks if not task.done()}
-    while pending:
-        for task in pending:
-            task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=0.1)
-
-
-async def _shielded(coro: Coroutine[Any, Any, None]) -> None:
-    """Run ``coro`` to its end even if cancelled meanwhile; then raise the cancellation."""
-    task = asyncio.ensure_future(coro)
-    cancelled = False
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            cancelled = True
-    task.result()
-    if cancelled:
-        raise asyncio.CancelledError
