@@ -214,8 +214,10 @@ class HubCore:
         self._report(exc, context)
 
     def _report(self, exc: BaseException, context: ErrorContext) -> None:
-        """Count a failed callback or listener and pass it to ``on_error`` (or log it once)."""
-        self._errors += 1
+        """Count a failed callback or listener and pass it to ``on_error`` (or log it once).
+        A store's failure (``kind='store'``) is counted by its caller."""
+        if context.kind != "store":
+            self._errors += 1
         hook = self._on_error
         if hook is not None:
             try:

@@ -8,12 +8,14 @@ from _thread import get_ident
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ._core import ErrorHook, HubCore
+from ._core import ErrorHook
 from ._errors import HubClosedError, InvalidKeyError
 from ._key import WILDCARD, Key, PossibleKey, as_key, as_pattern, as_published, could_reach, matches
 from ._records import HubStatistics
+from ._retaining import RetainingCore
 from ._routing import NOBODY, Callback, Route, check_sync_callback
 from ._tasks import stop_tasks
+from .stores import Store
 
 __all__ = ["ErrorHook", "Hub"]
 
@@ -27,7 +29,7 @@ class _Closeable(Protocol):
 _ANY = Key(WILDCARD)
 
 
-class Hub(HubCore):
+class Hub(RetainingCore):
     """Routes every published message to the subscriptions whose keys match it.
 
     Delivery is synchronous: :meth:`publish` calls each matching subscription's callback before
@@ -68,6 +70,9 @@ class Hub(HubCore):
         thread also for a key nobody subscribes to, and count ``published`` / ``delivered``
         for :meth:`statistics`. ``None`` (the default) follows the hub's event loop:
         ``asyncio.run(..., debug=True)`` or ``python -X dev`` turn it on.
+    :param store: where retained values are kept (see :meth:`retain`): by default an unbounded
+        :class:`~aiopubsub.stores.MemoryStore`; pass one with ``max_keys`` to bound it, or a
+        persistent store (SQLite, Redis), written behind the values kept in memory.
     """
 
     def __init__(
@@ -76,8 +81,9 @@ class Hub(HubCore):
         route_cache_size: int = 4096,
         on_error: ErrorHook | None = None,
         debug: bool | None = None,
+        store: Store | None = None,
     ) -> None:
-        super().__init__(route_cache_size, on_error)
+        super().__init__(route_cache_size, on_error, store)
         self._debug_setting = debug
         self._set_debug(bool(debug))
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -173,6 +179,7 @@ class Hub(HubCore):
         """
         self._check_thread("close the hub")
         await stop_tasks(self._shutdown(drain=True), timeout)
+        await self._close_store()
 
     async def __aenter__(self) -> Hub:
         return self
@@ -299,9 +306,12 @@ class Hub(HubCore):
         pattern: PossibleKey,
         predicate: Callable[[Key, Any], object] | None = None,
         timeout: float | None = None,
+        *,
+        replay: bool = False,
     ) -> tuple[Key, Any]:
         """Return the first ``(key, message)`` published under ``pattern`` that ``predicate``
-        accepts (any, without one).
+        accepts (any, without one). With ``replay``, the live retained values ``pattern``
+        matches are offered first, in key order (see :meth:`retain`).
 
         The temporary subscription is gone when this returns, raises, times out or is
         cancelled. If ``predicate`` raises, so does this.
@@ -331,6 +341,8 @@ class Hub(HubCore):
         self._subscribe(key, token, offer)
         self._waiters.add(found)
         try:
+            if replay:
+                self._replay((key,), token)
             async with asyncio.timeout(timeout):
                 return await found
         finally:
@@ -393,12 +405,17 @@ class Hub(HubCore):
 
     def statistics(self) -> HubStatistics:
         """Hub-wide totals since the hub was created."""
+        self._values.sweep()  # So that ``retained`` counts live values only.
         return HubStatistics(
             subscriptions=len(self._router),
             published=self._published if self._debug else None,
             delivered=self._delivered if self._debug else None,
             dropped=self._dropped + self._router.skipped,
             listener_errors=self._errors,
+            retained=len(self._values),
+            expired=self._values.expired,
+            evicted=self._values.evicted,
+            store_errors=self._store_errors,
         )
 
     def get_subscriber_queue_sizes(self, key: PossibleKey) -> tuple[int, ...]:

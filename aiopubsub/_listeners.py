@@ -89,7 +89,7 @@ class Listeners:
     def __len__(self) -> int:
         return len(self._listeners)
 
-    def add_sync(self, keys: ListenerKeys, callback: SyncCallback) -> None:
+    def add_sync(self, keys: ListenerKeys, callback: SyncCallback, replay: bool = False) -> None:
         """See :meth:`Subscriber.add_sync_listener`."""
         check_sync_callback(callback)
         patterns, listener = _identify(keys, callback)
@@ -99,8 +99,10 @@ class Listeners:
         for pattern in patterns:
             self._subscriber.sync_subscribe(pattern, callback, sub_id)
         self._listeners[listener] = (sub_id, None)
+        if replay:
+            self._replay(patterns, sub_id)
 
-    def add_async(self, keys: ListenerKeys, callback: AsyncCallback) -> None:
+    def add_async(self, keys: ListenerKeys, callback: AsyncCallback, replay: bool = False) -> None:
         """See :meth:`Subscriber.add_async_listener`."""
         if not is_async_callable(callback):
             raise TypeError(
@@ -125,6 +127,13 @@ class Listeners:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         self._listeners[listener] = (sub_id, task)
+        if replay:
+            self._replay(patterns, sub_id)
+
+    def _replay(self, patterns: list[Key], sub_id: str) -> None:
+        """Deliver to the new listener of ``sub_id`` the retained values ``patterns`` match."""
+        subscriber = self._subscriber
+        subscriber._hub._replay(patterns, subscriber._subscriptions[sub_id])
 
     async def _listen(self, sub_id: str, inbox: Inbox, callback: AsyncCallback) -> None:
         items = inbox.items

@@ -34,6 +34,10 @@ class Publisher:
         """
         self._hub.publish(self.prefix + key, message)
 
+    def retain(self, key: PossibleKey, message: Any, ttl: float | None = None) -> None:
+        """Publish and retain ``message`` under ``prefix + key``; see :meth:`Hub.retain`."""
+        self._hub.retain(self.prefix + key, message, ttl)
+
     async def apublish(self, key: PossibleKey, message: Any) -> None:
         """Publish under ``prefix + key`` once every bounded queue it reaches has room; see
         :meth:`Hub.apublish`."""

@@ -52,6 +52,13 @@ class HubStatistics:
     dropped: int
     #: Failures of sync callbacks and async listeners, each also passed to ``on_error``.
     listener_errors: int
+    #: Live retained values (see :meth:`Hub.retain`), values that died of their TTL, and
+    #: values pushed out beyond the store's ``max_keys``.
+    retained: int = 0
+    expired: int = 0
+    evicted: int = 0
+    #: Failures of the persistent store (each also passed to ``on_error``, ``kind='store'``).
+    store_errors: int = 0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -325,6 +325,10 @@ class Router:
                 return
             del path[depth - 1].children[pattern[depth - 1]]
 
+    def target(self, token: Hashable) -> Target | None:
+        """The target of ``token``, if it is subscribed."""
+        return self._targets.get(token)
+
     def count(self, pattern: Key) -> int:
         """How many tokens are subscribed under exactly ``pattern``."""
         node = self._nodes.get(pattern)

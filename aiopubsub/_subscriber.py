@@ -93,6 +93,7 @@ class Subscriber:
         *,
         maxsize: int | None = None,
         overflow: Overflow | str | None = None,
+        replay: bool = False,
     ) -> None:
         """Queue every message matching ``key`` under ``subscription_id``, for :meth:`consume`.
 
@@ -100,6 +101,9 @@ class Subscriber:
         ``overflow`` (by default the subscriber's) are set when the id is first subscribed.
         Subscribing again under an id that was disconnected (``Overflow.DISCONNECT``) resumes
         it, with what it still holds queued.
+
+        ``replay`` queues first the live retained values ``key`` matches (not those another key
+        of the id matches), in key order, bound and overflow applying (see :meth:`Hub.retain`).
 
         :raises InvalidKeyError: if ``key`` is empty.
         :raises ValueError: if ``subscription_id`` is a callback subscription, or already has
@@ -135,7 +139,7 @@ class Subscriber:
                 )
             if inbox.closed:
                 inbox.reopen()
-        self._add(subscription, pattern)
+        self._add(subscription, pattern, replay)
 
     subscribe = async_subscribe
 
@@ -144,8 +148,11 @@ class Subscriber:
         key: PossibleKey,
         callback: SyncCallback,
         subscription_id: str = DEFAULT_SUBSCRIPTION_ID,
+        *,
+        replay: bool = False,
     ) -> None:
         """Call ``callback(key, message)`` inside :meth:`Hub.publish` for each match of ``key``.
+        ``replay``: first call it with the retained values, as :meth:`async_subscribe` does.
 
         :raises InvalidKeyError: if ``key`` is empty.
         :raises TypeError: if ``callback`` is not callable or is ``async``.
@@ -166,10 +173,11 @@ class Subscriber:
                 f"Subscription id {subscription_id!r} of subscriber {self.id!r} already holds"
                 f" {held!r}; choose another subscription_id for {callback!r}"
             )
-        self._add(subscription, pattern)
+        self._add(subscription, pattern, replay)
 
-    def _add(self, subscription: Subscription, pattern: Key) -> None:
+    def _add(self, subscription: Subscription, pattern: Key, replay: bool = False) -> None:
         id_ = subscription.id
+        had = list(subscription.keys)
         new = id_ not in self._subscriptions
         if new:
             self._subscriptions[id_] = subscription
@@ -186,6 +194,8 @@ class Subscriber:
             raise
         if subscribed:
             subscription.keys[pattern] = None
+            if replay:  # Not what another key of the id had: it got those already.
+                self._hub._replay((pattern,), subscription, had)
 
     def unsubscribe(self, key: PossibleKey, subscription_id: str = DEFAULT_SUBSCRIPTION_ID) -> None:
         """Stop delivering messages matching ``key`` to ``subscription_id``.
@@ -362,8 +372,11 @@ class Subscriber:
 
     # -- listeners ----------------------------------------------------------------------------
 
-    def add_sync_listener(self, keys: ListenerKeys, callback: SyncCallback) -> None:
+    def add_sync_listener(
+        self, keys: ListenerKeys, callback: SyncCallback, *, replay: bool = False
+    ) -> None:
         """Call ``callback(key, message)`` inline on every publish matching one of ``keys``.
+        ``replay``: call a new listener first with the retained values ``keys`` match.
 
         Adding the same keys and callback again changes nothing. If the callback raises, the
         hub reports it (see :class:`Hub`) and the listener stays.
@@ -374,12 +387,15 @@ class Subscriber:
         :raises SubscriberClosedError: if the subscriber is closed.
         """
         self._check_open()
-        self._listeners.add_sync(keys, callback)
+        self._listeners.add_sync(keys, callback, replay)
 
     add_listener = add_sync_listener
 
-    def add_async_listener(self, keys: ListenerKeys, callback: AsyncCallback) -> None:
+    def add_async_listener(
+        self, keys: ListenerKeys, callback: AsyncCallback, *, replay: bool = False
+    ) -> None:
         """Run ``await callback(key, message)`` for every publish matching one of ``keys``.
+        ``replay``: a new listener gets first the retained values ``keys`` match, queued.
 
         One task per listener awaits the calls one at a time, in publish order across all of
         ``keys``. If the callback raises, the error is reported with the key and the listener
@@ -393,7 +409,7 @@ class Subscriber:
         :raises SubscriberClosedError: if the subscriber is closed.
         """
         self._check_open()
-        self._listeners.add_async(keys, callback)
+        self._listeners.add_async(keys, callback, replay)
 
     def remove_listener(
         self, keys: ListenerKeys, callback: SyncCallback | AsyncCallback

@@ -132,6 +132,10 @@ async def test_loop_logs_an_uncaught_exception_as_3_0_0_did(
 
 #: The public methods and properties of Hub: shared/API.md's, and those the README documents.
 HUB_API = {
+    "retain",
+    "retained",
+    "forget",
+    "load_retained",
     "add_subscriber",
     "remove_subscriber",
     "publish",

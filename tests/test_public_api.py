@@ -20,6 +20,8 @@ PUBLIC_MODULES = [
     "aiopubsub.bridges",
     "aiopubsub.bridges.nats",
     "aiopubsub.bridges.redis",
+    "aiopubsub.stores",
+    "aiopubsub.stores.memory",
 ]
 
 
@@ -41,6 +43,8 @@ def public_names(module: ModuleType) -> set[str]:
             "aiopubsub.bridges."
         ):
             names.add(name)  # The bridges package and each broker's module re-export the core.
+        elif module.__name__ == "aiopubsub.stores" and defined_in.startswith("aiopubsub.stores."):
+            names.add(name)  # The stores package re-exports the protocol and the default.
     return names
 
 

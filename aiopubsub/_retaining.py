@@ -1,0 +1,243 @@
+"""Retained values: the hub's last message per key, replayed to new subscriptions, kept in a
+:class:`~aiopubsub.stores.MemoryStore` and written behind to a persistent store."""
+
+from __future__ import annotations
+
+import asyncio
+from _thread import get_ident
+from collections.abc import Collection, Hashable, Iterable
+from typing import Any
+
+from ._core import _BUSY, ErrorHook, HubCore
+from ._errors import HubClosedError, InvalidKeyError
+from ._key import WILDCARD, Key, PossibleKey, as_key, as_pattern, matches
+from ._records import ErrorContext
+from ._routing import Target
+from .stores import MemoryStore, Store, check_ttl, key_order
+
+__all__ = ["RetainingCore"]
+
+#: A write waiting for the persistent store: ``(key, message, ttl)`` to save, or
+#: ``(pattern, None, _CLEAR)`` to clear.
+_CLEAR = -1.0
+_Write = tuple[Key, Any, float | None]
+
+
+class RetainingCore(HubCore):
+    """The part of :class:`Hub` that retains values (see :meth:`retain`).
+
+    :param store: where values live: a :class:`MemoryStore` (the default, unbounded), or a
+        persistent :class:`Store`, written behind a default :class:`MemoryStore`.
+    """
+
+    def __init__(
+        self, route_cache_size: int, on_error: ErrorHook | None, store: Store | None
+    ) -> None:
+        super().__init__(route_cache_size, on_error)
+        if store is None or isinstance(store, MemoryStore):
+            self._values = MemoryStore() if store is None else store
+            self._backing: Store | None = None
+        else:
+            for method in ("save_many", "load_matching", "clear", "aclose"):
+                if not callable(getattr(store, method, None)):
+                    raise TypeError(f"store must be a Store, got {store!r} (no {method}())")
+            self._values = MemoryStore()
+            self._backing = store
+        self._unsaved: list[_Write] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._store_errors = 0
+
+    # -- retaining ----------------------------------------------------------------------------
+
+    def retain(self, key: PossibleKey, message: Any, ttl: float | None = None) -> None:
+        """Publish ``message`` under ``key`` and keep it as the key's current value, replacing
+        the previous one, for ``ttl`` seconds (``None``: until forgotten).
+
+        New subscriptions made with ``replay=True`` receive it first. With a persistent store,
+        the value is written behind (a store's failure goes to ``on_error``, never here).
+
+        :param ttl: seconds to live, a finite number >= 0 (``0``: delivered live, retained
+            for nobody).
+        :raises InvalidKeyError: if ``key`` is empty or contains ``'*'``; nothing is retained.
+        :raises ValueError: if ``ttl`` is negative, NaN or infinite.
+        :raises TypeError: if ``ttl`` is not a number or ``None``.
+        :raises WrongThreadError: if called from a thread other than the hub's.
+        :raises HubClosedError: if the hub is closed.
+        """
+        if type(key) is not Key:
+            key = as_key(key)
+        if not key or WILDCARD in key:
+            raise InvalidKeyError(
+                f"Cannot retain under {key!r}: a retained key needs at least one part and no '*'"
+            )
+        if ttl is not None:
+            ttl = check_ttl(ttl)
+        if self._closed:
+            raise HubClosedError(f"{self!r} is closed")
+        if get_ident() != self._thread:
+            self._check_thread("retain under {!r}", key)
+        self._values.put(key, message, ttl)
+        if self._backing is not None:
+            self._write_behind((key, message, ttl))
+        self.publish(key, message)
+
+    def retained(self, pattern: PossibleKey | None = None) -> dict[Key, Any]:
+        """The live retained values whose key ``pattern`` matches (all, for ``None``), in
+        replay order (see :func:`aiopubsub.stores.key_order`).
+
+        :raises InvalidKeyError: if ``pattern`` is empty.
+        """
+        within = None if pattern is None else as_pattern(pattern)
+        found = sorted(self._values.live(within), key=_by_key)
+        return {key: message for key, message, _ in found}
+
+    def forget(self, pattern: PossibleKey) -> int:
+        """Drop the retained values whose key ``pattern`` matches; return how many were live.
+
+        Nothing is published: subscriptions are not told.
+
+        :raises InvalidKeyError: if ``pattern`` is empty.
+        :raises WrongThreadError: if called from a thread other than the hub's.
+        """
+        within = as_pattern(pattern)
+        self._check_thread("forget {!r}", within)
+        dropped = self._values.remove(within)
+        if self._backing is not None:
+            self._write_behind((within, None, _CLEAR))
+        return dropped
+
+    async def load_retained(self) -> int:
+        """Read the persistent store's live values into the hub (a value retained here since
+        the hub started is newer, and kept); return how many were taken. Nothing is published.
+
+        A store's failure goes to ``on_error`` and this returns 0.
+        """
+        self._check_thread("load retained values")
+        if self._backing is None:
+            return 0
+        try:
+            stored = await self._backing.load_matching(None)
+        except Exception as exc:  # noqa: BLE001 - a store's failure is reported, not raised
+            self._store_failed(exc, Key("*"), None)
+            return 0
+        taken = 0
+        for key, message, ttl in stored:
+            if not self._values.get(key)[0]:
+                self._values.put(key, message, ttl)
+                taken += 1
+        return taken
+
+    # -- replay -------------------------------------------------------------------------------
+
+    def _replay(self, patterns: Iterable[Key], token: Hashable, skip: Collection[Key] = ()) -> int:
+        """Deliver to ``token``'s subscription the live values ``patterns`` match, in key
+        order, each once; keys that a pattern of ``skip`` matches are left out (the
+        subscription had them already). Return how many were delivered.
+
+        Subscribing and this run in one step of the hub's thread, so nothing published can
+        fall between the replay and live delivery, nor reach the subscription twice. Called
+        from inside a fan-out, the replay is delivered at once: messages published in that
+        fan-out and queued behind it come after it.
+        """
+        target = self._router.target(token)
+        if target is None:
+            return 0
+        found: dict[Key, Any] = {}
+        for pattern in patterns:
+            for key, message, _ in self._values.live(pattern):
+                if not any(matches(key, other) for other in skip):
+                    found[key] = message
+        if not found:
+            return 0
+        items = sorted(found.items(), key=_by_first)
+        if self._ready == _BUSY:
+            self._replay_to(target, items)
+            return len(items)
+        self._ready = _BUSY
+        try:
+            self._replay_to(target, items)
+            if self._pending:
+                self._deliver_pending()
+        except BaseException:
+            self._abandon_pending()
+            raise
+        finally:
+            self._ready = self._idle
+        return len(items)
+
+    def _replay_to(self, target: Target, items: list[tuple[Key, Any]]) -> None:
+        for key, message in items:
+            try:
+                # target.call, read each time: a queue disconnected by its overflow is dead.
+                target.call(key, message)
+            except Exception as exc:  # noqa: BLE001 - a subscriber's failure is not ours
+                self._failed(exc, target, key, message)
+
+    # -- writing behind -----------------------------------------------------------------------
+
+    def _write_behind(self, write: _Write) -> None:
+        self._unsaved.append(write)
+        if self._writer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return  # No loop yet: written by the next retain in one, or by aclose().
+            self._writer = loop.create_task(self._write_unsaved(), name="aiopubsub store writer")
+
+    async def _write_unsaved(self) -> None:
+        try:
+            await self._flush()
+        finally:
+            self._writer = None
+
+    async def _flush(self) -> None:
+        """Write every pending save and clear to the persistent store, in order."""
+        store = self._backing
+        while self._unsaved and store is not None:
+            batch, self._unsaved = self._unsaved, []
+            saves: list[_Write] = []
+            for write in batch:
+                if write[2] != _CLEAR:
+                    saves.append(write)
+                    continue
+                await self._save(store, saves)
+                saves = []
+                try:
+                    await store.clear(write[0])
+                except Exception as exc:  # noqa: BLE001 - reported
+                    self._store_failed(exc, write[0], None)
+            await self._save(store, saves)
+
+    async def _save(self, store: Store, saves: list[_Write]) -> None:
+        if not saves:
+            return
+        try:
+            await store.save_many(saves)
+        except Exception as exc:  # noqa: BLE001 - reported, in-memory delivery goes on
+            self._store_failed(exc, saves[0][0], saves[0][1], len(saves))
+
+    def _store_failed(self, exc: Exception, key: Key, message: Any, values: int = 1) -> None:
+        self._store_errors += 1
+        self._report(exc, ErrorContext(key, message, self._backing, kind="store"))
+        if values > 1:
+            self._logger.warning("%d retained values were not saved to %r", values, self._backing)
+
+    async def _close_store(self) -> None:
+        """Write what is pending, then close the persistent store."""
+        writer = self._writer
+        if writer is not None and writer is not asyncio.current_task():
+            await asyncio.wait([writer])
+        await self._flush()
+        if self._backing is not None:
+            try:
+                await self._backing.aclose()
+            except Exception as exc:  # noqa: BLE001 - reported
+                self._store_failed(exc, Key("*"), None)
+
+
+def _by_key(item: tuple[Key, Any, float | None]) -> Any:
+    return key_order(item[0])
+
+
+def _by_first(item: tuple[Key, Any]) -> Any:
+    return key_order(item[0])

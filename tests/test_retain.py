@@ -1,0 +1,354 @@
+"""Retained values: retain, retained, forget, expiry on a fake clock, the memory store's bound,
+statistics, and replay to every kind of subscription."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any
+
+import pytest
+from helpers import WAIT, AsyncRecorder, Recorder, drain, error_in_thread, wait_until
+
+from aiopubsub import (
+    ErrorContext,
+    Hub,
+    HubClosedError,
+    InvalidKeyError,
+    Key,
+    Overflow,
+    Publisher,
+    Subscriber,
+    WrongThreadError,
+)
+from aiopubsub.stores import MemoryStore, key_order
+
+
+class FakeClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def timed_hub(clock: FakeClock) -> Hub:
+    return Hub(store=MemoryStore(clock=clock, sweep_interval=10.0))
+
+
+# -- retaining ------------------------------------------------------------------------------------
+
+
+def test_retain_publishes_and_keeps_the_last_value(hub: Hub) -> None:
+    recorder = Recorder()
+    hub.add_subscriber(("price", "*"), recorder)
+    hub.retain(("price", "EUR"), 1)
+    hub.retain(("price", "EUR"), 2)
+    hub.retain(("price", "USD"), 3)
+    assert recorder.messages == [1, 2, 3]
+    assert hub.retained() == {Key("price", "EUR"): 2, Key("price", "USD"): 3}
+    assert hub.retained(("price", "USD")) == {Key("price", "USD"): 3}
+    assert hub.retained(("other", "*")) == {}
+
+
+def test_publish_retains_nothing(hub: Hub) -> None:
+    hub.publish("a", 1)
+    assert hub.retained() == {}
+    assert hub.statistics().retained == 0
+
+
+def test_publisher_retain_is_under_its_prefix(hub: Hub, publisher: Publisher) -> None:
+    publisher.retain("x", 5, ttl=3)
+    assert hub.retained() == {Key("pub", "x"): 5}
+
+
+@pytest.mark.parametrize("key", ["*", ("a", "*"), (), ("*", "b")])
+def test_retain_refuses_a_key_that_cannot_be_published(hub: Hub, key: Any) -> None:
+    with pytest.raises(InvalidKeyError, match=r"^Cannot retain under Key"):
+        hub.retain(key, 1)
+    assert hub.retained() == {}
+
+
+@pytest.mark.parametrize("ttl", [-1, -0.5, math.nan, math.inf])
+def test_retain_refuses_a_bad_ttl_naming_it(hub: Hub, ttl: float) -> None:
+    with pytest.raises(ValueError, match=rf"^ttl must be a finite number .* got {ttl!r}$"):
+        hub.retain("a", 1, ttl=ttl)
+    assert hub.retained() == {}
+
+
+@pytest.mark.parametrize("ttl", ["1", True, [1]])
+def test_retain_refuses_a_ttl_that_is_no_number(hub: Hub, ttl: Any) -> None:
+    with pytest.raises(TypeError, match=r"^ttl must be a number of seconds or None, got "):
+        hub.retain("a", 1, ttl=ttl)
+
+
+def test_retain_from_another_thread_is_refused(hub: Hub) -> None:
+    error = error_in_thread(hub.retain, "a", 1)
+    assert isinstance(error, WrongThreadError)
+    assert hub.retained() == {}
+
+
+async def test_retain_on_a_closed_hub_raises(hub: Hub) -> None:
+    await hub.aclose()
+    with pytest.raises(HubClosedError):
+        hub.retain("a", 1)
+
+
+def test_forget_clears_what_a_pattern_matches(hub: Hub) -> None:
+    for name in ("a", "b"):
+        hub.retain(("x", name), name)
+    hub.retain("y", 0)
+    assert hub.forget(("x", "*")) == 2
+    assert hub.forget(("x", "*")) == 0
+    assert hub.retained() == {Key("y"): 0}
+    with pytest.raises(InvalidKeyError):
+        hub.forget(())
+
+
+# -- expiry, the bound, statistics ----------------------------------------------------------------
+
+
+def test_a_value_expires_after_its_ttl(timed_hub: Hub, clock: FakeClock) -> None:
+    timed_hub.retain("a", 1, ttl=5)
+    timed_hub.retain("b", 2)
+    clock.advance(4.9)
+    assert timed_hub.retained() == {Key("a"): 1, Key("b"): 2}
+    clock.advance(0.1)
+    assert timed_hub.retained() == {Key("b"): 2}
+    statistics = timed_hub.statistics()
+    assert (statistics.retained, statistics.expired, statistics.evicted) == (1, 1, 0)
+
+
+def test_a_zero_ttl_is_delivered_live_and_retained_for_nobody(timed_hub: Hub) -> None:
+    recorder = Recorder()
+    timed_hub.add_subscriber("a", recorder)
+    timed_hub.retain("a", 1, ttl=0)
+    assert recorder.messages == [1]
+    assert timed_hub.retained() == {}
+
+
+def test_retaining_again_renews_the_ttl(timed_hub: Hub, clock: FakeClock) -> None:
+    timed_hub.retain("a", 1, ttl=5)
+    clock.advance(4)
+    timed_hub.retain("a", 2, ttl=5)
+    clock.advance(4)
+    assert timed_hub.retained() == {Key("a"): 2}
+    timed_hub.retain("a", 3)  # No TTL now: the old deadline must not kill it.
+    clock.advance(100)
+    assert timed_hub.retained() == {Key("a"): 3}
+
+
+def test_the_sweep_frees_values_nobody_reads(clock: FakeClock) -> None:
+    store = MemoryStore(clock=clock, sweep_interval=1.0)
+    hub = Hub(store=store)
+    for i in range(100):
+        hub.retain(("k", i), i, ttl=1)
+    clock.advance(2)
+    hub.retain("other", 0)  # A retain past the sweep interval sweeps.
+    assert len(store) == 1
+    assert store.expired == 100
+
+
+def test_max_keys_evicts_the_least_recently_retained_and_counts(hub: Hub) -> None:
+    hub = Hub(store=MemoryStore(max_keys=2))
+    hub.retain("a", 1)
+    hub.retain("b", 2)
+    hub.retain("a", 3)  # Now "b" is the oldest.
+    hub.retain("c", 4)
+    assert hub.retained() == {Key("a"): 3, Key("c"): 4}
+    assert hub.statistics().evicted == 1
+
+
+@pytest.mark.parametrize("max_keys", [0, -1, 1.5, True, "3"])
+def test_memory_store_refuses_a_bad_bound_naming_it(max_keys: Any) -> None:
+    with pytest.raises(
+        ValueError, match=rf"^max_keys must be an int >= 1 or None, got {max_keys!r}$"
+    ):
+        MemoryStore(max_keys=max_keys)
+
+
+def test_statistics_keep_their_fields_and_add_the_new_ones_last() -> None:
+    from aiopubsub import HubStatistics
+
+    names = [field.name for field in HubStatistics.__dataclass_fields__.values()]
+    assert names[:5] == ["subscriptions", "published", "delivered", "dropped", "listener_errors"]
+    assert names[5:] == ["retained", "expired", "evicted", "store_errors"]
+
+
+# -- replay order ---------------------------------------------------------------------------------
+
+
+def test_key_order_is_total_over_mixed_part_types() -> None:
+    keys = [Key("a", 10), Key("a", 9), Key("a", "b"), Key("a"), Key("a", None), Key("a", b"x")]
+    ordered = sorted(keys, key=key_order)
+    assert ordered == [
+        Key("a"),
+        Key("a", "b"),
+        Key("a", 9),
+        Key("a", 10),
+        Key("a", None),
+        Key("a", b"x"),
+    ]
+
+
+# -- replay ---------------------------------------------------------------------------------------
+
+
+def test_subscribe_with_replay_queues_retained_values_first_in_key_order(
+    hub: Hub, subscriber: Subscriber
+) -> None:
+    hub.retain(("p", "b"), 2)
+    hub.retain(("p", "a"), 1)
+    hub.retain(("q", "a"), 0)
+    subscriber.subscribe(("p", "*"), replay=True)
+    hub.publish(("p", "a"), 3)
+    assert drain(subscriber) == [1, 2, 3]
+
+
+def test_subscribe_without_replay_gets_only_live_messages(hub: Hub, subscriber: Subscriber) -> None:
+    hub.retain("a", 1)
+    subscriber.subscribe("a")
+    hub.publish("a", 2)
+    assert drain(subscriber) == [2]
+
+
+def test_replay_leaves_out_what_another_key_of_the_id_had(hub: Hub, subscriber: Subscriber) -> None:
+    hub.retain(("p", "a"), 1)
+    hub.retain(("q", "a"), 2)
+    subscriber.subscribe(("p", "*"), replay=True)
+    subscriber.subscribe(("*", "a"), replay=True)
+    subscriber.subscribe(("*", "a"), replay=True)  # Repeated: nothing new.
+    assert drain(subscriber) == [1, 2]
+
+
+def test_replay_skips_expired_values(timed_hub: Hub, clock: FakeClock) -> None:
+    subscriber = Subscriber(timed_hub, "s")
+    timed_hub.retain(("k", "a"), 1, ttl=1)
+    timed_hub.retain(("k", "b"), 2, ttl=3)
+    clock.advance(2)
+    subscriber.subscribe(("k", "*"), replay=True)
+    assert drain(subscriber) == [2]
+
+
+@pytest.mark.parametrize(
+    ("overflow", "expected"),
+    [(Overflow.DROP_OLDEST, [2, 3]), (Overflow.DROP_NEWEST, [0, 1])],
+)
+def test_replay_respects_the_bound_and_overflow(
+    hub: Hub, subscriber: Subscriber, overflow: Overflow, expected: list[int]
+) -> None:
+    for i in range(4):
+        hub.retain(("k", i), i)
+    subscriber.subscribe(("k", "*"), maxsize=2, overflow=overflow, replay=True)
+    assert drain(subscriber) == expected
+    assert subscriber.statistics().dropped == 2
+    assert hub.statistics().dropped == 2
+
+
+def test_replay_into_a_disconnecting_queue_cuts_it_off(hub: Hub, subscriber: Subscriber) -> None:
+    for i in range(4):
+        hub.retain(("k", i), i)
+    subscriber.subscribe(("k", "*"), maxsize=2, overflow=Overflow.DISCONNECT, replay=True)
+    hub.publish(("k", 9), 9)
+    assert drain(subscriber) == [0, 1]
+    assert subscriber.statistics().closed
+
+
+def test_sync_subscribe_and_sync_listener_replay(hub: Hub, subscriber: Subscriber) -> None:
+    hub.retain(("a", "x"), 1)
+    hub.retain(("b", "x"), 2)
+    callback, listener = Recorder(), Recorder()
+    subscriber.sync_subscribe(("a", "*"), callback, "cb", replay=True)
+    subscriber.add_sync_listener({("a", "*"), ("*", "x")}, listener, replay=True)
+    assert callback.messages == [1]
+    assert listener.messages == [1, 2]  # Each value once, though both keys match ('a', 'x').
+
+
+async def test_async_listener_replays_through_its_queue(hub: Hub, subscriber: Subscriber) -> None:
+    hub.retain(("k", "b"), 2)
+    hub.retain(("k", "a"), 1)
+    recorder = AsyncRecorder()
+    subscriber.add_async_listener(("k", "*"), recorder, replay=True)
+    hub.publish(("k", "c"), 3)
+    await wait_until(lambda: len(recorder.got) == 3)
+    assert recorder.messages == [1, 2, 3]
+
+
+async def test_wait_for_with_replay_returns_a_retained_value_at_once(hub: Hub) -> None:
+    hub.retain(("cfg", "a"), 1)
+    hub.retain(("cfg", "b"), 2)
+    got = await hub.wait_for(("cfg", "*"), lambda key, m: m == 2, timeout=WAIT, replay=True)
+    assert got == (Key("cfg", "b"), 2)
+    assert hub.statistics().subscriptions == 0
+
+
+async def test_wait_for_without_replay_waits_for_a_live_one(hub: Hub) -> None:
+    hub.retain("a", 1)
+    waiter = asyncio.create_task(hub.wait_for("a"))
+    await wait_until(lambda: hub.count("a") == 1)
+    hub.publish("a", 2)
+    assert await asyncio.wait_for(waiter, WAIT) == (Key("a"), 2)
+
+
+def test_a_failing_callback_in_replay_is_reported_and_the_replay_goes_on() -> None:
+    errors: list[tuple[BaseException, ErrorContext]] = []
+    hub = Hub(on_error=lambda exc, context: errors.append((exc, context)))
+    hub.retain(("k", "a"), 1)
+    hub.retain(("k", "b"), 2)
+    got: list[Any] = []
+
+    def callback(key: Key, message: Any) -> None:
+        got.append(message)
+        if message == 1:
+            raise RuntimeError("boom")
+
+    subscriber = Subscriber(hub, "s")
+    subscriber.sync_subscribe(("k", "*"), callback, replay=True)
+    assert got == [1, 2]
+    assert [(str(exc), context.key) for exc, context in errors] == [("boom", Key("k", "a"))]
+    assert hub.statistics().listener_errors == 1
+    subscriber.close()
+
+
+def test_a_publish_from_a_replayed_callback_comes_after_the_replay(hub: Hub) -> None:
+    hub.retain(("k", "a"), 1)
+    hub.retain(("k", "b"), 2)
+    got: list[Any] = []
+
+    def callback(key: Key, message: Any) -> None:
+        got.append(message)
+        if message == 1:
+            hub.publish(("k", "c"), 3)
+
+    subscriber = Subscriber(hub, "s")
+    subscriber.sync_subscribe(("k", "*"), callback, replay=True)
+    assert got == [1, 2, 3]
+    subscriber.close()
+
+
+def test_subscribing_with_replay_inside_a_fan_out_has_no_gap_and_no_duplicate(hub: Hub) -> None:
+    """A callback retains, another subscribes with replay, a third retains again, all in one
+    fan-out: the new queue gets the first value by replay and the second live, once each."""
+    late = Subscriber(hub, "late")
+
+    def first(key: Key, message: Any) -> None:
+        if message == "go":
+            hub.retain("v", 1)  # Queued behind this fan-out, to the routes of now.
+            late.subscribe("v", replay=True)  # Replays 1 at once.
+            hub.retain("v", 2)  # Queued too, and late is subscribed now.
+
+    hub.add_subscriber("go", first)
+    hub.publish("go", "go")
+    assert drain(late) == [1, 2]
+    late.close()
