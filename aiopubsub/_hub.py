@@ -170,6 +170,7 @@ class Hub(RetainingCore):
         self._check_thread("close the hub")
         for task in self._shutdown(drain=False):
             task.cancel()
+        self._close_store_soon()
 
     async def aclose(self, timeout: float | None = 5.0) -> None:
         """Close the hub, let async listeners finish what is queued, and wait for their tasks.

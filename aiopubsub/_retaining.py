@@ -22,6 +22,9 @@ __all__ = ["RetainingCore"]
 _CLEAR = -1.0
 _Write = tuple[Key, Any, float | None]
 
+#: Tasks closing a store after a synchronous Hub.close(), kept alive until done.
+_CLOSING: set[asyncio.Task[None]] = set()
+
 
 class RetainingCore(HubCore):
     """The part of :class:`Hub` that retains values (see :meth:`retain`).
@@ -46,6 +49,7 @@ class RetainingCore(HubCore):
         self._unsaved: list[_Write] = []
         self._writer: asyncio.Task[None] | None = None
         self._store_errors = 0
+        self._store_closing = False
 
     # -- retaining ----------------------------------------------------------------------------
 
@@ -222,8 +226,31 @@ class RetainingCore(HubCore):
         if values > 1:
             self._logger.warning("%d retained values were not saved to %r", values, self._backing)
 
+    def _close_store_soon(self) -> None:
+        """From :meth:`Hub.close`: write what is pending and close the store in a task, if a
+        loop runs; otherwise say what is not written."""
+        if self._backing is None or self._store_closing:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            if self._unsaved:
+                self._logger.warning(
+                    "%r closed outside its loop: %d retained writes not saved to %r",
+                    self,
+                    len(self._unsaved),
+                    self._backing,
+                )
+            return
+        task = loop.create_task(self._close_store(), name="aiopubsub store closing")
+        _CLOSING.add(task)
+        task.add_done_callback(_CLOSING.discard)
+
     async def _close_store(self) -> None:
         """Write what is pending, then close the persistent store."""
+        if self._store_closing:
+            return
+        self._store_closing = True
         writer = self._writer
         if writer is not None and writer is not asyncio.current_task():
             await asyncio.wait([writer])

@@ -1,0 +1,282 @@
+"""SQLiteStore: retained values in one SQLite file (WAL mode), written by a thread of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import math
+import os
+import pickle
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from .._key import WILDCARD, Key, matches
+from ._base import Retained
+
+__all__ = ["SQLiteStore", "StoreWriteError"]
+
+_T = TypeVar("_T")
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS retained"
+    " (key BLOB PRIMARY KEY, message BLOB NOT NULL, expires REAL)"
+)
+#: Seconds between two deletions of expired rows by the writer.
+_PURGE_EVERY = 10.0
+
+
+class StoreWriteError(OSError):
+    """Values handed to a store were not written; raised by the store's next call."""
+
+
+class SQLiteStore:
+    """Retained values kept in an SQLite file, so that they survive a restart.
+
+    Writes are queued (no I/O on the event loop) and a writer thread commits everything queued
+    every ``flush_interval`` seconds, in one transaction, in order; reads and clears run in that
+    thread too, after the writes queued before them. The file is in WAL mode with
+    ``synchronous=NORMAL``: a process killed at any point (``kill -9``) leaves it whole, with
+    every value committed before, so it loses at most what was retained in the last
+    ``flush_interval`` (a power cut may lose the last transactions too, never the file).
+
+    Keys and messages are stored pickled, by the writer thread: a message must not be changed
+    after it was retained, and must be picklable (one that is not fails its batch, reported
+    by the next call). Only open files that your own programs wrote: unpickling runs code.
+    Expiry times are wall-clock (``clock``, by default :func:`time.time`), so that they keep
+    their meaning across restarts.
+
+    :param path: the database file (created if missing).
+    :param flush_interval: seconds between two commits, > 0.
+    :raises ValueError: if ``flush_interval`` is not a finite number > 0.
+    :raises sqlite3.Error: if the file cannot be opened as a database.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        flush_interval: float = 0.1,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if (
+            isinstance(flush_interval, bool)
+            or not isinstance(flush_interval, (int, float))
+            or not math.isfinite(flush_interval)
+            or flush_interval <= 0
+        ):
+            raise ValueError(f"flush_interval must be seconds > 0, got {flush_interval!r}")
+        self.path = os.fspath(path)
+        self.flush_interval = float(flush_interval)
+        self.clock = clock
+        connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute(_SCHEMA)
+        except BaseException:
+            connection.close()
+            raise
+        self._connection = connection
+        self._lock = threading.Lock()
+        #: Queued work, in order: a list of rows to save, or a call with its future.
+        self._queue: list[Any] = []
+        self._wake = threading.Event()
+        self._stopping = False
+        self._closed = False
+        self._lost: list[tuple[int, BaseException]] = []
+        self._done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._thread = threading.Thread(target=self._run, name=f"SQLiteStore {self.path}")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def __repr__(self) -> str:
+        state = " closed" if self._closed else ""
+        return f"<{type(self).__name__}{state} {self.path!r}>"
+
+    # -- the Store protocol -------------------------------------------------------------------
+
+    async def save(self, key: Key, message: Any, ttl: float | None) -> None:
+        """See :meth:`Store.save`: queued, committed within ``flush_interval``."""
+        await self.save_many([(key, message, ttl)])
+
+    async def save_many(self, items: Sequence[Retained]) -> None:
+        """Queue ``items`` for the next commit; returns at once.
+
+        :raises StoreWriteError: if values queued earlier could not be written.
+        :raises RuntimeError: if the store is closed.
+        """
+        self._check()
+        now = self.clock()
+        rows = [(k, m, None if ttl is None else now + ttl) for k, m, ttl in items]
+        with self._lock:
+            self._queue.append(rows)
+
+    async def load(self, key: Key) -> tuple[Any, float | None] | None:
+        """See :meth:`Store.load`."""
+        for _, message, ttl in await self._call(lambda db: self._select(db, key)):
+            return message, ttl
+        return None
+
+    async def load_matching(self, pattern: Key | None = None) -> list[Retained]:
+        """See :meth:`Store.load_matching`."""
+        return await self._call(lambda db: self._select(db, pattern))
+
+    async def clear(self, pattern: Key) -> int:
+        """See :meth:`Store.clear`."""
+        return await self._call(lambda db: self._delete(db, pattern))
+
+    async def clear_all(self) -> int:
+        """See :meth:`Store.clear_all`."""
+        return await self._call(lambda db: self._delete(db, None))
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is committed."""
+        await self._call(lambda db: None)
+
+    async def aclose(self) -> None:
+        """Commit what is queued, stop the writer and close the file. Idempotent.
+
+        :raises StoreWriteError: if some values could not be written.
+        """
+        if not self._closed:
+            self._closed = True
+            self._stopping = True
+            self._wake.set()
+        await asyncio.wrap_future(self._done)
+        self._raise_lost()
+
+    # -- the loop's side ----------------------------------------------------------------------
+
+    def _check(self) -> None:
+        if self._closed:
+            raise RuntimeError(f"{self!r} is closed")
+        self._raise_lost()
+
+    def _raise_lost(self) -> None:
+        if self._lost:
+            with self._lock:
+                lost, self._lost = self._lost, []
+            count = sum(n for n, _ in lost)
+            raise StoreWriteError(
+                f"{count} retained values were not written to {self.path!r}: {lost[0][1]!r}"
+            ) from lost[0][1]
+
+    async def _call(self, function: Callable[[sqlite3.Connection], _T]) -> _T:
+        self._check()
+        future: concurrent.futures.Future[_T] = concurrent.futures.Future()
+        with self._lock:
+            self._queue.append((function, future))
+        self._wake.set()
+        return await asyncio.wrap_future(future)
+
+    # -- the writer thread --------------------------------------------------------------------
+
+    def _run(self) -> None:
+        db = self._connection
+        next_purge = 0.0
+        try:
+            while True:
+                self._wake.wait(self.flush_interval)
+                self._wake.clear()
+                with self._lock:
+                    work, self._queue = self._queue, []
+                self._work(db, work)
+                if self.clock() >= next_purge:
+                    next_purge = self.clock() + _PURGE_EVERY
+                    self._guarded(
+                        db,
+                        lambda: db.execute(
+                            "DELETE FROM retained WHERE expires <= ?", (self.clock(),)
+                        ),
+                        0,
+                    )
+                if self._stopping:
+                    with self._lock:
+                        work, self._queue = self._queue, []
+                    if not work:
+                        break
+                    self._work(db, work)
+                    break
+        finally:
+            db.close()
+            self._done.set_result(None)
+
+    def _work(self, db: sqlite3.Connection, work: list[Any]) -> None:
+        rows: list[tuple[Key, Any, float | None]] = []
+        for item in work:
+            if isinstance(item, list):
+                rows.extend(item)
+                continue
+            self._write(db, rows)
+            rows = []
+            function, future = item
+            try:
+                future.set_result(function(db))
+            except Exception as exc:  # noqa: BLE001 - handed to the caller
+                future.set_exception(exc)
+        self._write(db, rows)
+
+    def _write(self, db: sqlite3.Connection, rows: list[tuple[Key, Any, float | None]]) -> None:
+        if not rows:
+            return
+
+        def write() -> None:
+            encoded = [(pickle.dumps(tuple(k), 5), pickle.dumps(m, 5), e) for k, m, e in rows]
+            db.execute("BEGIN")
+            try:
+                db.executemany(
+                    "INSERT OR REPLACE INTO retained (key, message, expires) VALUES (?, ?, ?)",
+                    encoded,
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+        self._guarded(db, write, len(rows))
+
+    def _guarded(self, db: sqlite3.Connection, write: Callable[[], object], rows: int) -> None:
+        try:
+            write()
+        except Exception as exc:  # noqa: BLE001 - raised by the store's next call
+            with self._lock:
+                self._lost.append((rows, exc))
+
+    def _select(self, db: sqlite3.Connection, pattern: Key | None) -> list[Retained]:
+        now = self.clock()
+        if pattern is not None and WILDCARD not in pattern:
+            cursor = db.execute(
+                "SELECT key, message, expires FROM retained WHERE key = ?",
+                (pickle.dumps(tuple(pattern), 5),),
+            )
+        else:
+            cursor = db.execute("SELECT key, message, expires FROM retained")
+        found = []
+        for raw_key, raw_message, expires in cursor:
+            if expires is not None and expires <= now:
+                continue
+            key = Key(*pickle.loads(raw_key))
+            if pattern is None or matches(key, pattern):
+                ttl = None if expires is None else expires - now
+                found.append((key, pickle.loads(raw_message), ttl))
+        return found
+
+    def _delete(self, db: sqlite3.Connection, pattern: Key | None) -> int:
+        now = self.clock()
+        cursor = db.execute("SELECT key, expires FROM retained")
+        doomed, live = [], 0
+        for raw_key, expires in cursor:
+            if pattern is None or matches(tuple(pickle.loads(raw_key)), pattern):
+                doomed.append((raw_key,))
+                live += expires is None or expires > now
+        db.execute("BEGIN")
+        try:
+            db.executemany("DELETE FROM retained WHERE key = ?", doomed)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return live
