@@ -22,6 +22,7 @@ PUBLIC_MODULES = [
     "aiopubsub.bridges.redis",
     "aiopubsub.stores",
     "aiopubsub.stores.memory",
+    "aiopubsub.stores.redis",
     "aiopubsub.stores.sqlite",
 ]
 
