@@ -131,6 +131,14 @@ class RetainingCore(HubCore):
                 taken += 1
         return taken
 
+    def _retention(self, key: Key, message: Any) -> tuple[bool, float | None]:
+        """Whether ``message`` is the live retained value of ``key`` (the very object: a
+        publish of an equal message is not), and its seconds left; for the bridges."""
+        for _, value, ttl in self._values.live(key):
+            if value is message:
+                return True, ttl
+        return False, None
+
     # -- replay -------------------------------------------------------------------------------
 
     def _replay(self, patterns: Iterable[Key], token: Hashable, skip: Collection[Key] = ()) -> int:

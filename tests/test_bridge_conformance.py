@@ -634,3 +634,23 @@ async def test_conformance_refuses_to_send_what_cannot_travel(broker: Broker) ->
     assert [str(exc) for exc, _ in errors] == [
         "Key part True (bool) of Key('a', True) cannot be bridged: only str and int parts can"
     ]
+
+
+async def test_conformance_a_retained_message_is_retained_by_the_receiver(broker: Broker) -> None:
+    async with pair(broker) as (a, _, b, bridge_b):
+        live = collector(b, ("r", "*"), "live")
+        await bridge_b.sync(WAIT)
+        a.retain(("r", "forever"), {"v": 1})
+        a.retain(("r", "soon"), 2, ttl=60)
+        a.publish(("r", "plain"), 3)
+        await wait_until(lambda: len(live) == 3)
+        assert [message for _, message in live] == [{"v": 1}, 2, 3]
+        assert b.retained() == {Key("r", "forever"): {"v": 1}, Key("r", "soon"): 2}
+        ttls = {key: ttl for key, _, ttl in b._values.live(Key("r", "*"))}
+        assert ttls[Key("r", "forever")] is None
+        assert 0 < ttls[Key("r", "soon")] <= 60  # The time it had left: never renewed.
+        late = aiopubsub.Subscriber(b, "late")
+        late.subscribe(("r", "*"), replay=True)
+        assert [late.consume_nowait()[1] for _ in range(2)] == [{"v": 1}, 2]
+        late.close()
+    assert a.retained() == {Key("r", "forever"): {"v": 1}, Key("r", "soon"): 2}

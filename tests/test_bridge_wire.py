@@ -40,6 +40,7 @@ from aiopubsub.bridges._wire import (
     Verdict,
     excerpt,
     open_envelope,
+    retention,
 )
 from aiopubsub.bridges.nats import NatsBridge
 from aiopubsub.bridges.redis import _SETTINGS as REDIS_SETTINGS
@@ -216,6 +217,17 @@ def test_open_envelope_checks_every_field() -> None:
             open_envelope(envelope, key)
     with pytest.raises(EnvelopeError, match=r"^A message cannot travel under the wildcard key"):
         open_envelope({**good, "k": ["a", "*"]}, Key("a", "*"))
+
+
+def test_retention_reads_the_optional_r_field() -> None:
+    good = {"o": "origin", "s": 1, "k": ["a"], "p": 1}
+    assert retention(good) == (False, None)
+    assert open_envelope({**good, "r": None}, Key("a")) == ("origin", 1, 1)
+    assert retention({**good, "r": None}) == (True, None)
+    assert retention({**good, "r": 2}) == (True, 2.0)
+    for bad in (-1, float("nan"), float("inf"), True, "1", [1]):
+        with pytest.raises(EnvelopeError, match=r"^Malformed retention time"):
+            retention({**good, "r": bad})
 
 
 def test_errors_about_a_huge_message_quote_a_few_hundred_characters() -> None:

@@ -46,11 +46,12 @@ from ._backend import Backend, BridgeConnectionError, caused_by, summary
 from ._codec import Codec, JsonCodec
 from ._keys import HUB, WILDCARD, check_patterns, key_matches, part_error
 from ._outbox import Outbox
-from ._plumbing import publish_meta, report
+from ._plumbing import publish_meta, report, retention
 from ._records import BridgeStatistics, Logger
 from ._session import Backoff, BridgeState, Event, StateMachine
 from ._settings import check_inbound, check_secret, positive_float, positive_int
 from ._wire import EnvelopeError, Receiver, Signer, Stamper, Verdict, excerpt, open_envelope
+from ._wire import retention as envelope_retention
 
 __all__ = ["Bridge", "BridgeStatistics"]
 
@@ -304,7 +305,9 @@ class Bridge:
                 error = part_error(key)
                 if error is not None:
                     raise error
-            data = self._codec.encode({"o": origin, "s": s, "k": list(key), "p": message})
+            keep, ttl = retention(self._hub, key, message)  # Wire rule 2.
+            envelope = {"o": origin, "s": s, "k": list(key), "p": message}
+            data = self._codec.encode({**envelope, "r": ttl} if keep else envelope)
             if type(data) is not bytes:
                 raise TypeError(f"{self._codec!r}.encode() returned {type(data).__name__}")
         except Exception as exc:  # noqa: BLE001 - reported, never raised into publish()
@@ -381,7 +384,8 @@ class Bridge:
         try:
             if self._signer is not None:
                 data = self._signer.verify(data)
-            origin, s, payload = open_envelope(self._codec.decode(data), key)
+            origin, s, payload = open_envelope(envelope := self._codec.decode(data), key)
+            kept = envelope_retention(envelope)
         except EnvelopeError as exc:
             self._refuse(key, data, exc, rejected=self._signer is not None)
             return
@@ -400,12 +404,13 @@ class Bridge:
             if verdict != Verdict.RELEASE:
                 return  # A copy, or held after an implausible jump.
             self._import(key, self._receiver.release(origin, key))
-        self._import(key, payload)
+        self._import(key, payload, *kept)
 
-    def _import(self, key: Key, payload: Any) -> None:
+    def _import(self, key: Key, payload: Any, keep: bool = False, ttl: float | None = None) -> None:
         self._importing = (key, payload)
         try:
-            self._hub.publish(key, payload)
+            # Retained by its sender: retained here too (wire rule 2).
+            self._hub.retain(key, payload, ttl) if keep else self._hub.publish(key, payload)
         except HubClosedError:
             return
         finally:

@@ -1,17 +1,17 @@
-"""The only two calls a bridge makes into the hub beyond its public API, in one place.
+"""The only calls a bridge makes into the hub beyond its public API, in one place.
 
-Reporting an error through the hub's error hook, and publishing the hub's own meta-event:
-both are hub internals, kept here so that a change of the hub's private interface is one
-change here.
+Reporting an error through the hub's error hook, publishing the hub's own meta-event, and
+asking whether a message being exported is the key's retained value: hub internals, kept
+here so that a change of the hub's private interface is one change here.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .. import ErrorContext, Hub
+from .. import ErrorContext, Hub, Key
 
-__all__ = ["publish_meta", "report"]
+__all__ = ["publish_meta", "report", "retention"]
 
 
 def report(hub: Hub, exc: BaseException, context: ErrorContext) -> None:
@@ -22,3 +22,9 @@ def report(hub: Hub, exc: BaseException, context: ErrorContext) -> None:
 def publish_meta(hub: Hub, parts: tuple[str, ...], message: Any) -> None:
     """Publish the meta-event ``('Hub', *parts)`` on ``hub``, if anyone could receive it."""
     hub._publish_meta(parts, message)
+
+
+def retention(hub: Hub, key: Key, message: Any) -> tuple[bool, float | None]:
+    """Whether ``message`` is the live retained value of ``key`` on ``hub`` (the very object),
+    and its seconds left (``None``: no expiry)."""
+    return hub._retention(key, message)

@@ -8,7 +8,9 @@ Theory of operation
    distinct origins) and when its table of key numbers is full (rule 3).
 2. Each message travels as the codec's encoding of the *envelope*
    ``{"o": origin, "s": seq, "k": [parts], "p": payload}``; ``s`` counts the origin's
-   messages under that one key, from 1.
+   messages under that one key, from 1. A retained message (``Hub.retain``) has one more
+   field, ``"r"``: the seconds it has left to live when sent, or ``None`` (no expiry); the
+   receiving hub retains it too.
 3. The sender remembers the last ``s`` of at most :data:`MAX_TRACKED` keys. Rather than
    forget one (its numbers would start again at 1 and receivers would take them for copies),
    it draws a new origin and starts every key at 1 again.
@@ -50,6 +52,7 @@ __all__ = [
     "Verdict",
     "excerpt",
     "open_envelope",
+    "retention",
 ]
 
 #: The most keys (sender) or origin-key pairs (receiver) whose numbers are remembered.
@@ -59,6 +62,7 @@ MAX_JUMP: Final = 65536
 #: The most characters of a bad message quoted in an error message or log record.
 EXCERPT: Final = 200
 _ENVELOPE_FIELDS: Final = frozenset({"o", "s", "k", "p"})
+_RETAINED_FIELDS: Final = frozenset({"o", "s", "k", "p", "r"})
 _MAC_SIZE: Final = 32
 
 #: Bumped in each child after fork(): an origin drawn before it is stale (rule 1).
@@ -227,7 +231,9 @@ def open_envelope(envelope: Any, key: Key) -> tuple[str, int, Any]:
 
     :raises EnvelopeError: if it is not a well-formed envelope for that key.
     """
-    if type(envelope) is not dict or envelope.keys() != _ENVELOPE_FIELDS:
+    if type(envelope) is not dict or (
+        envelope.keys() != _ENVELOPE_FIELDS and envelope.keys() != _RETAINED_FIELDS
+    ):
         raise EnvelopeError(f"Not an aiopubsub envelope: {excerpt(envelope)}")
     origin, s, parts = envelope["o"], envelope["s"], envelope["k"]
     if type(origin) is not str or not 0 < len(origin) <= 64:
@@ -245,3 +251,19 @@ def open_envelope(envelope: Any, key: Key) -> tuple[str, int, Any]:
     if "*" in key:
         raise EnvelopeError(f"A message cannot travel under the wildcard key {excerpt(key)}")
     return origin, s, envelope["p"]
+
+
+def retention(envelope: dict[str, Any]) -> tuple[bool, float | None]:
+    """``(retained, ttl)`` of an envelope :func:`open_envelope` accepted: whether the message
+    is to be retained, and for how many seconds (``None``: no expiry).
+
+    :raises EnvelopeError: if its ``"r"`` is neither ``None`` nor a finite number >= 0.
+    """
+    if "r" not in envelope:
+        return False, None
+    ttl = envelope["r"]
+    if ttl is None:
+        return True, None
+    if type(ttl) not in (int, float) or not 0 <= ttl < float("inf"):
+        raise EnvelopeError(f"Malformed retention time {excerpt(ttl)}")
+    return True, float(ttl)
