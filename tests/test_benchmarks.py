@@ -101,3 +101,10 @@ def test_run_without_uvloop_says_so_in_its_columns(tmp_path: Path) -> None:
     assert "uvloop is not installed" in lines[0]
     row = next(line for line in lines if line.startswith("i "))
     assert row.split()[-4:] == ["no", "uvloop", "no", "uvloop"]
+
+
+def test_bench_retain_quick_reports_every_row() -> None:
+    completed = run_python(str(ROOT / "benchmarks" / "bench_retain.py"), "--quick")
+    assert completed.returncode == 0, completed.stderr
+    for row in ("retain / publish", "replay / live", "sqlite (retains/s)", "loop lag", "memory"):
+        assert row in completed.stdout, completed.stdout

@@ -53,6 +53,7 @@ def test_examples_are_found() -> None:
         "meta_events.py",
         "slow_consumer.py",
         "redis_price_feed.py",
+        "last_value.py",
     } <= names
 
 

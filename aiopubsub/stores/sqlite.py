@@ -24,8 +24,16 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS retained"
     " (key BLOB PRIMARY KEY, message BLOB NOT NULL, expires REAL)"
 )
+#: Rows written between two hand-overs of the GIL.
+_CHUNK = 128
+#: A row as queued: the pickled key and message, and the wall-clock expiry time.
+_Row = tuple[bytes, bytes, float | None]
 #: Seconds between two deletions of expired rows by the writer.
 _PURGE_EVERY = 10.0
+
+
+def _dumps(obj: object) -> bytes:
+    return pickle.dumps(obj, 5)
 
 
 class StoreWriteError(OSError):
@@ -42,9 +50,9 @@ class SQLiteStore:
     every value committed before, so it loses at most what was retained in the last
     ``flush_interval`` (a power cut may lose the last transactions too, never the file).
 
-    Keys and messages are stored pickled, by the writer thread: a message must not be changed
-    after it was retained, and must be picklable (one that is not fails its batch, reported
-    by the next call). Only open files that your own programs wrote: unpickling runs code.
+    Keys and messages are stored pickled, when handed over (the queue then holds only bytes,
+    which the garbage collector need not walk); a message that cannot be pickled is refused
+    alone. Only open files that your own programs wrote: unpickling runs code.
     Expiry times are wall-clock (``clock``, by default :func:`time.time`), so that they keep
     their meaning across restarts.
 
@@ -103,16 +111,32 @@ class SQLiteStore:
         await self.save_many([(key, message, ttl)])
 
     async def save_many(self, items: Sequence[Retained]) -> None:
-        """Queue ``items`` for the next commit; returns at once.
+        """Encode ``items`` now (a message changed later is stored as it was) and queue them
+        for the next commit; returns at once.
 
+        :raises TypeError: after queuing the others, for values that cannot be pickled.
         :raises StoreWriteError: if values queued earlier could not be written.
         :raises RuntimeError: if the store is closed.
         """
         self._check()
         now = self.clock()
-        rows = [(k, m, None if ttl is None else now + ttl) for k, m, ttl in items]
+        rows: list[_Row] = []
+        refused: list[tuple[Key, Exception]] = []
+        for key, message, ttl in items:
+            try:
+                rows.append(
+                    (_dumps(tuple(key)), _dumps(message), None if ttl is None else now + ttl)
+                )
+            except Exception as exc:  # noqa: BLE001 - pickle raises many kinds
+                refused.append((key, exc))
         with self._lock:
             self._queue.append(rows)
+        if refused:
+            first, error = refused[0]
+            raise TypeError(
+                f"{len(refused)} retained values could not be pickled for {self!r}, the first"
+                f" under {first!r}: {error!r}"
+            ) from error
 
     async def load(self, key: Key) -> tuple[Any, float | None] | None:
         """See :meth:`Store.load`."""
@@ -205,7 +229,7 @@ class SQLiteStore:
             self._done.set_result(None)
 
     def _work(self, db: sqlite3.Connection, work: list[Any]) -> None:
-        rows: list[tuple[Key, Any, float | None]] = []
+        rows: list[_Row] = []
         for item in work:
             if isinstance(item, list):
                 rows.extend(item)
@@ -219,18 +243,19 @@ class SQLiteStore:
                 future.set_exception(exc)
         self._write(db, rows)
 
-    def _write(self, db: sqlite3.Connection, rows: list[tuple[Key, Any, float | None]]) -> None:
+    def _write(self, db: sqlite3.Connection, rows: list[_Row]) -> None:
         if not rows:
             return
 
         def write() -> None:
-            encoded = [(pickle.dumps(tuple(k), 5), pickle.dumps(m, 5), e) for k, m, e in rows]
             db.execute("BEGIN")
             try:
-                db.executemany(
-                    "INSERT OR REPLACE INTO retained (key, message, expires) VALUES (?, ?, ?)",
-                    encoded,
-                )
+                for start in range(0, len(rows), _CHUNK):
+                    db.executemany(
+                        "INSERT OR REPLACE INTO retained (key, message, expires) VALUES (?, ?, ?)",
+                        rows[start : start + _CHUNK],
+                    )
+                    time.sleep(0)  # Hand the GIL over: the event loop's thread waits less.
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -250,7 +275,7 @@ class SQLiteStore:
         if pattern is not None and WILDCARD not in pattern:
             cursor = db.execute(
                 "SELECT key, message, expires FROM retained WHERE key = ?",
-                (pickle.dumps(tuple(pattern), 5),),
+                (_dumps(tuple(pattern)),),
             )
         else:
             cursor = db.execute("SELECT key, message, expires FROM retained")
