@@ -134,10 +134,10 @@ class RetainingCore(HubCore):
     def _retention(self, key: Key, message: Any) -> tuple[bool, float | None]:
         """Whether ``message`` is the live retained value of ``key`` (the very object: a
         publish of an equal message is not), and its seconds left; for the bridges."""
-        for _, value, ttl in self._values.live(key):
-            if value is message:
-                return True, ttl
-        return False, None
+        entry = self._values.entry(key)
+        if entry is None or entry[0] is not message:
+            return False, None
+        return True, entry[1]
 
     # -- replay -------------------------------------------------------------------------------
 

@@ -352,3 +352,17 @@ def test_subscribing_with_replay_inside_a_fan_out_has_no_gap_and_no_duplicate(hu
     hub.publish("go", "go")
     assert drain(late) == [1, 2]
     late.close()
+
+
+def test_only_the_retained_object_is_sent_across_bridges_as_retained(
+    timed_hub: Hub, clock: FakeClock
+) -> None:
+    message = {"v": 1}
+    timed_hub.retain("k", message, ttl=10)
+    clock.advance(4)
+    assert timed_hub._retention(Key("k"), message) == (True, 6)
+    assert timed_hub._retention(Key("k"), {"v": 1}) == (False, None)  # Equal, not the same.
+    assert timed_hub._retention(Key("other"), message) == (False, None)
+    clock.advance(6)
+    assert timed_hub._retention(Key("k"), message) == (False, None)
+    assert timed_hub.statistics().expired == 1

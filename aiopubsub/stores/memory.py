@@ -115,6 +115,19 @@ class MemoryStore:
             return False, None
         return True, entry[0]
 
+    def entry(self, key: Key) -> tuple[Any, float | None] | None:
+        """``(message, ttl left)`` of the live value of ``key``, or ``None``; the clock is read
+        only for a value that has a TTL."""
+        entry = self._values.get(key)
+        if entry is None or entry[1] is None:
+            return entry
+        left = entry[1] - self.clock()
+        if left > 0:
+            return entry[0], left
+        del self._values[key]
+        self.expired += 1
+        return None
+
     def live(self, pattern: Key | None = None) -> Iterator[Retained]:
         """Every live ``(key, message, ttl left)`` that ``pattern`` matches (all, for ``None``),
         in the order they were retained. Expired values met on the way are dropped."""
