@@ -24,10 +24,8 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS retained"
     " (key BLOB PRIMARY KEY, message BLOB NOT NULL, expires REAL)"
 )
-#: Rows written between two hand-overs of the GIL.
+#: Rows written between two hand-overs of the GIL to the event loop's thread.
 _CHUNK = 128
-#: A row as queued: the pickled key and message, and the wall-clock expiry time.
-_Row = tuple[bytes, bytes, float | None]
 #: Seconds between two deletions of expired rows by the writer.
 _PURGE_EVERY = 10.0
 
@@ -48,7 +46,9 @@ class SQLiteStore:
     thread too, after the writes queued before them. The file is in WAL mode with
     ``synchronous=NORMAL``: a process killed at any point (``kill -9``) leaves it whole, with
     every value committed before, so it loses at most what was retained in the last
-    ``flush_interval`` (a power cut may lose the last transactions too, never the file).
+    ``flush_interval``, as long as the writer keeps up (a producer that saturates the event
+    loop's thread can put it behind: :meth:`flush` waits for it); a power cut may lose the
+    last transactions too, never the file.
 
     Keys and messages are stored pickled, when handed over (the queue then holds only bytes,
     which the garbage collector need not walk); a message that cannot be pickled is refused
@@ -89,7 +89,7 @@ class SQLiteStore:
             raise
         self._connection = connection
         self._lock = threading.Lock()
-        #: Queued work, in order: a list of rows to save, or a call with its future.
+        #: Queued work, in order: a flat list of rows to save, or a call with its future.
         self._queue: list[Any] = []
         self._wake = threading.Event()
         self._stopping = False
@@ -120,15 +120,17 @@ class SQLiteStore:
         """
         self._check()
         now = self.clock()
-        rows: list[_Row] = []
+        # Rows flat, (key, message, expiry) after one another: a list of bytes and floats,
+        # with no tuple per row for the garbage collector to count while they wait.
+        rows: list[bytes | float | None] = []
         refused: list[tuple[Key, Exception]] = []
         for key, message, ttl in items:
             try:
-                rows.append(
-                    (_dumps(tuple(key)), _dumps(message), None if ttl is None else now + ttl)
-                )
+                encoded_key, encoded = _dumps(tuple(key)), _dumps(message)
             except Exception as exc:  # noqa: BLE001 - pickle raises many kinds
                 refused.append((key, exc))
+                continue
+            rows += (encoded_key, encoded, None if ttl is None else now + ttl)
         with self._lock:
             self._queue.append(rows)
         if refused:
@@ -229,7 +231,7 @@ class SQLiteStore:
             self._done.set_result(None)
 
     def _work(self, db: sqlite3.Connection, work: list[Any]) -> None:
-        rows: list[_Row] = []
+        rows: list[bytes | float | None] = []
         for item in work:
             if isinstance(item, list):
                 rows.extend(item)
@@ -243,25 +245,26 @@ class SQLiteStore:
                 future.set_exception(exc)
         self._write(db, rows)
 
-    def _write(self, db: sqlite3.Connection, rows: list[_Row]) -> None:
+    def _write(self, db: sqlite3.Connection, rows: list[bytes | float | None]) -> None:
         if not rows:
             return
 
         def write() -> None:
             db.execute("BEGIN")
             try:
-                for start in range(0, len(rows), _CHUNK):
+                for start in range(0, len(rows), 3 * _CHUNK):
+                    chunk = iter(rows[start : start + 3 * _CHUNK])
                     db.executemany(
                         "INSERT OR REPLACE INTO retained (key, message, expires) VALUES (?, ?, ?)",
-                        rows[start : start + _CHUNK],
+                        zip(chunk, chunk, chunk),
                     )
-                    time.sleep(0)  # Hand the GIL over: the event loop's thread waits less.
+                    time.sleep(0)  # Let the event loop's thread have the GIL at once.
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
 
-        self._guarded(db, write, len(rows))
+        self._guarded(db, write, len(rows) // 3)
 
     def _guarded(self, db: sqlite3.Connection, write: Callable[[], object], rows: int) -> None:
         try:
