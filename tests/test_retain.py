@@ -366,3 +366,29 @@ def test_only_the_retained_object_is_sent_across_bridges_as_retained(
     clock.advance(6)
     assert timed_hub._retention(Key("k"), message) == (False, None)
     assert timed_hub.statistics().expired == 1
+
+
+def test_hub_refuses_a_store_that_is_no_store_naming_it() -> None:
+    with pytest.raises(TypeError, match=r"^store must be a Store, got 'x' \(no save_many\(\)\)$"):
+        Hub(store="x")  # type: ignore[arg-type]
+
+
+async def test_load_retained_without_a_persistent_store_takes_nothing(hub: Hub) -> None:
+    hub.retain("a", 1)
+    assert await hub.load_retained() == 0
+    assert hub.retained() == {Key("a"): 1}
+
+
+async def test_memory_store_is_a_store_too() -> None:
+    store = MemoryStore()
+    await store.save(Key("a", 1), "x", None)
+    await store.save_many([(Key("a", 2), "y", 5.0)])
+    assert await store.load(Key("a", 1)) == ("x", None)
+    assert await store.load(Key("b")) is None
+    assert [key for key, _, _ in await store.load_matching(Key("a", "*"))] == [
+        Key("a", 1),
+        Key("a", 2),
+    ]
+    assert await store.clear(Key("a", 1)) == 1
+    assert await store.clear_all() == 1
+    await store.aclose()
