@@ -144,7 +144,7 @@ class Bridge:
         self._subscribed: set[Key] = set()
         self._wanted_changed = asyncio.Event()
         self._synced = asyncio.Event()
-        self._receiver = Receiver()
+        self._receiver = Receiver(strict=self._signer is not None)
         self._last_session_ok = False
         # Statistics.
         self._received = self._encode_errors = self._decode_errors = 0
@@ -187,6 +187,8 @@ class Bridge:
             reconnects=self._reconnects,
             buffered=len(self._outbox),
             rejected=self._rejected + self._receiver.rejected,
+            duplicates=self._receiver.duplicates,
+            forgotten=self._receiver.forgotten,
         )
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -395,10 +397,13 @@ class Bridge:
         if key[0] == HUB:
             self._refuse(key, data, EnvelopeError(f"Remote message under {key!r}"), True)
             return
-        verdict = self._receiver.admit(origin, key, s, payload)
+        verdict = self._receiver.admit(origin, key, s, payload, data)
         if verdict:
+            if verdict == Verdict.REJECT:
+                error = EnvelopeError(f"Replayed or stale number {s} of origin {origin!r}")
+                self._refuse(key, data, error, True)
             if verdict != Verdict.RELEASE:
-                return  # A copy, or held after an implausible jump.
+                return  # A copy (counted), held after an implausible jump, or rejected.
             self._import(key, self._receiver.release(origin, key))
         self._import(key, payload)
 

@@ -44,6 +44,13 @@ class BridgeStatistics:
     #: Local messages waiting to be sent now.
     buffered: int
     #: Well-formed messages refused: unsigned or forged (with a secret), claiming one of this
-    #: bridge's origins where the broker does not echo, under a ``'Hub'`` key, or held after
-    #: an implausible jump that nothing confirmed. Each also reported, but held ones.
+    #: bridge's origins where the broker does not echo, under a ``'Hub'`` key, replayed or
+    #: stale numbers, or held after an implausible jump that nothing confirmed (or pushed out
+    #: of the bound on held messages). Each also reported, but held ones.
     rejected: int = 0
+    #: Messages of other origins dropped as copies of messages already delivered (a batch
+    #: sent again after a fault, a message the broker delivered twice).
+    duplicates: int = 0
+    #: Runs of numbers forgotten to bound the receiver's memory: copies of their messages
+    #: can no longer be told apart (see :mod:`aiopubsub.bridges._wire`, rule 4e).
+    forgotten: int = 0
