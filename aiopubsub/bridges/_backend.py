@@ -95,8 +95,11 @@ class Backend(Protocol):
 
 
 def summary(exc: BaseException) -> str:
-    """``Type: message`` of ``exc``, for logs."""
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    """``Type: message`` of ``exc``, for logs, its message cut to a few hundred characters."""
+    text = str(exc)
+    if len(text) > 400:
+        text = f"{text[:400]}... ({len(text)} characters)"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def caused_by(exc: BaseException, kind: type[BaseException]) -> bool:

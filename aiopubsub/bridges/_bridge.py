@@ -331,7 +331,7 @@ class Bridge:
             except BaseException:
                 outbox.put_back(batch)
                 raise
-            for position, error in refused:
+            for position, error in refused:  # Refused by the broker: never sent again.
                 key, data = batch[position]
                 self._encode_errors += 1
                 report(self._hub, error, ErrorContext(key, data, self, kind="bridge encode"))
@@ -395,7 +395,7 @@ class Bridge:
                 self._refuse(key, data, EnvelopeError(f"Forged own origin {origin!r}"), True)
             return
         if key[0] == HUB:
-            self._refuse(key, data, EnvelopeError(f"Remote message under {key!r}"), True)
+            self._refuse(key, data, EnvelopeError(f"Remote message under {excerpt(key)}"), True)
             return
         verdict = self._receiver.admit(origin, key, s, payload, data)
         if verdict:

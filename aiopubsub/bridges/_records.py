@@ -32,8 +32,9 @@ class BridgeStatistics:
     received: int
     #: Local messages lost without being sent: to a full buffer, or still buffered at close.
     dropped: int
-    #: Local messages that could not be encoded, or that the broker cannot carry at all (too
-    #: large): each also reported to the hub's hook, never sent.
+    #: Local messages that could not be encoded, or that the broker refuses on its own (too
+    #: large, a NATS subject over the control line, a Redis error reply such as ``NOPERM``):
+    #: each also reported to the hub's hook, dropped, never sent again.
     encode_errors: int
     #: Messages from the broker that could not be decoded, dropped (each also reported).
     decode_errors: int

@@ -41,6 +41,7 @@ from ._bridge import Bridge, BridgeStatistics
 from ._codec import Codec, JsonCodec, MsgpackCodec
 from ._keys import WILDCARD
 from ._session import Backoff, BridgeState
+from ._wire import excerpt as _excerpt
 
 __all__ = [
     "Backoff",
@@ -74,6 +75,13 @@ _SETTINGS = _settings.settings_table(
     _settings.Setting("AIOPUBSUB_NAMESPACE", "namespace", _NAMESPACE_RULE, _check_namespace),
 )
 _MAX_ROUTES = 65536
+#: The longest protocol line (``PUB <subject> <size>``, ``SUB <subject> <sid>``) a server
+#: takes: nats-server's default ``max_control_line``, which it does not announce. A longer
+#: line makes the server close the connection, so a message is refused before (a
+#: subscription skipped: no message could match it).
+MAX_CONTROL_LINE = 4096
+#: Room for the verb, the spaces and the size or sid on a control line.
+_LINE_ROOM = 32
 #: One PUB command: subject, payload size, payload.
 _PUB = b"PUB %b %d\r\n%b\r\n"
 #: A subject's route: its key (or why it is not a key's), and the id of the subscription
@@ -207,6 +215,8 @@ class NatsBackend:
         assert self._client is not None, "not connected"
         for pattern in patterns:
             subject = _subjects.subscription_of(self.namespace, pattern)
+            if len(subject) + _LINE_ROOM > MAX_CONTROL_LINE:
+                continue  # No subject it matches could be published either.
             subscription = await self._client.subscribe(subject)
             self._subs[pattern] = subscription
             self._tokens[subscription._id] = subject.split(".")
@@ -224,7 +234,8 @@ class NatsBackend:
 
     async def publish(self, batch: Sequence[tuple[Key, bytes]]) -> list[tuple[int, Exception]]:
         """Publish each message; return once the server has them all (a flush). A message
-        larger than the server's ``max_payload`` is refused (not sent).
+        larger than the server's ``max_payload``, or whose subject is too long for its
+        ``max_control_line`` (:data:`MAX_CONTROL_LINE`), is refused (not sent).
 
         The ``PUB`` commands are packed here into one write (nats-py's ``publish()`` costs
         several microseconds a message, more than the rest of the bridge's sending).
@@ -250,6 +261,13 @@ class NatsBackend:
                     subjects.clear()
                 text = _subjects.subject_of(self.namespace, key)
                 subject = subjects[key] = text.encode("ascii")  # Tokens are ASCII.
+            if len(subject) + _LINE_ROOM > MAX_CONTROL_LINE:
+                error = ValueError(
+                    f"A subject of {len(subject)} bytes exceeds the NATS server's"
+                    f" max_control_line of {MAX_CONTROL_LINE} bytes (key {_excerpt(key)})"
+                )
+                refused.append((position, error))
+                continue
             packed.append(_PUB % (subject, len(data), data))
             size += len(data)
         if packed:

@@ -166,8 +166,9 @@ class RedisBackend:
 
     async def publish(self, batch: Sequence[tuple[Key, bytes]]) -> list[tuple[int, Exception]]:
         """``PUBLISH`` each message, all written at once and then every reply read: one round
-        trip. Redis takes any size up to its ``proto-max-bulk-len`` (512 MB by default):
-        none is refused here.
+        trip. Redis takes any size up to its ``proto-max-bulk-len`` (512 MB by default); a
+        message it answers with an error (``NOPERM`` from an ACL, a size over that limit) is
+        refused, the others are sent: the connection stays in step, each reply being read.
 
         The commands are packed here (RESP is simple, and redis-py's packer costs more than
         the rest of the bridge's sending); the connection is redis-py's own.
@@ -186,9 +187,13 @@ class RedisBackend:
             packed.append(_PUBLISH % (len(channel), channel, len(data), data))
         await sender.send_packed_command(b"".join(packed), check_health=False)
         read = sender.read_response
-        for _ in batch:
-            await read()  # Raises an error reply (as ResponseError).
-        return []
+        refused: list[tuple[int, Exception]] = []
+        for position in range(len(batch)):
+            try:
+                await read()
+            except ResponseError as exc:  # This reply only, read whole: on to the next.
+                refused.append((position, exc))
+        return refused
 
     async def receive(self, deliver: Deliver, reject: Reject) -> None:
         """Read the subscription's replies until cancelled or a fault (which propagates).
