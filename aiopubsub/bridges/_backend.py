@@ -35,7 +35,7 @@ class BridgeConfigError(PubSubError, ValueError):
 class BridgeConnectionError(PubSubError, ConnectionError):
     """A bridge could not start: its first connection to the broker failed.
 
-    The message names the broker, the URL (its password hidden) and what failed: refused,
+    The message names the broker, the URL (its credentials hidden) and what failed: refused,
     timed out after so many seconds, authentication; the broker client's own exception is the
     ``__cause__``. Later faults never raise: the bridge reconnects.
     """
@@ -51,7 +51,7 @@ class Backend(Protocol):
 
     #: The broker's name in state meta-events and messages: ``'redis'``, ``'nats'``.
     broker: str
-    #: The URL with its password hidden, for messages.
+    #: The URL with its credentials hidden, for messages.
     display_url: str
     #: The namespace: bridges of one namespace see each other, no others.
     namespace: str

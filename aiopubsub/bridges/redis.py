@@ -315,11 +315,12 @@ class RedisBridge(Bridge):
         ``AIOPUBSUB_REDIS_BACKOFF_BASE``, ``AIOPUBSUB_REDIS_BACKOFF_CAP``,
         ``AIOPUBSUB_REDIS_CONNECT_TIMEOUT`` and ``AIOPUBSUB_BRIDGE_SECRET`` are optional; the
         values are checked as the parameters of the same names are. Any other name starting
-        with ``AIOPUBSUB_REDIS_`` or ``AIOPUBSUB_BRIDGE_``, or a near miss of a setting's
-        name (``AIOPUBSUB_NAMESPCE``), is a mistake: a misspelt setting would otherwise be
-        ignored without a word. The keys of a mapping, and for an object the names
-        :func:`dir` lists, are checked. The codec cannot be set here: it is code, not a
-        setting; pass it to the constructor.
+        with ``AIOPUBSUB_REDIS_`` or ``AIOPUBSUB_BRIDGE_``, under another broker's prefix
+        but read by no bridge (``AIOPUBSUB_NATS_SECRET``), holding a near miss of ``SECRET``
+        (``AIOPUBSUB_SECRET``), or a near miss of a setting's name (``AIOPUBSUB_NAMESPCE``),
+        is a mistake: a misspelt setting would otherwise be ignored without a word. The keys
+        of a mapping, and for an object the names :func:`dir` lists, are checked. The codec
+        cannot be set here: it is code, not a setting; pass it to the constructor.
 
         :raises BridgeConfigError: if a setting is missing, unknown or malformed; the message
             names it and says what a valid value looks like, or which settings exist.
