@@ -144,6 +144,13 @@ class NatsBackend:
     broker = "nats"
     echoes = False
     faults: tuple[type[BaseException], ...] = (nats.errors.Error,)
+    #: Seconds between the client's ``PING``s, and how many may go unanswered: the
+    #: connection is given up at the next one, so a dead connection is noticed within
+    #: ``ping_interval * (max_outstanding_pings + 1)`` (12 s; nats-py's default is minutes),
+    #: and a server paused for less than ``ping_interval * max_outstanding_pings`` (8 s) is
+    #: waited for.
+    ping_interval = 4.0
+    max_outstanding_pings = 2
 
     def __init__(self, url: str, namespace: str) -> None:
         self._url = url
@@ -192,6 +199,8 @@ class NatsBackend:
                 reconnect_time_wait=0,
                 connect_timeout=3600,  # The bridge bounds connecting with its own timeout.
                 no_echo=True,
+                ping_interval=self.ping_interval,  # type: ignore[arg-type] # any number
+                max_outstanding_pings=self.max_outstanding_pings,
                 error_cb=on_error,
                 disconnected_cb=on_gone,
                 closed_cb=on_gone,

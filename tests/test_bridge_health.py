@@ -1,0 +1,50 @@
+"""A connection that goes silent (the server stopped with SIGSTOP: the kernel still answers
+TCP, so keepalive alone never notices) is given up within the stated bound, and the bridge
+reconnects once the server runs again. Real servers."""
+
+from __future__ import annotations
+
+import pytest
+from test_bridge_conformance import WAIT, Broker, fresh_namespace, start_server, wait_until
+
+from aiopubsub import Hub
+from aiopubsub.bridges import BridgeState
+from aiopubsub.bridges.nats import NatsBackend
+from aiopubsub.bridges.redis import RedisBackend
+
+
+def test_the_default_bounds_are_seconds_and_outlast_a_5_s_pause() -> None:
+    # A 5 s pause loses nothing (tested in the conformance suite): no check may give up on it.
+    redis = RedisBackend("redis://h", "ns")
+    assert redis.health_timeout > 5
+    assert redis.health_interval + redis.health_timeout <= 15
+    nats = NatsBackend("nats://h", "ns")
+    assert nats.ping_interval * (nats.max_outstanding_pings + 1) <= 20
+    assert nats.ping_interval * nats.max_outstanding_pings > 5
+
+
+@pytest.mark.parametrize("name", ["redis", "nats"])
+async def test_a_silent_server_is_noticed_within_the_bound(name: str) -> None:
+    broker = Broker(name, start_server(name))
+    try:
+        hub = Hub()
+        bridge = broker.bridge(hub, fresh_namespace(), backoff_cap=0.2)
+        backend = bridge._backend
+        if isinstance(backend, RedisBackend):  # The defaults, scaled down for a test.
+            backend.health_interval, backend.health_timeout = 0.5, 1.0
+            bound = 1.5
+        else:
+            assert isinstance(backend, NatsBackend)
+            backend.ping_interval, backend.max_outstanding_pings = 0.5, 1
+            bound = 1.5
+        async with bridge:
+            broker.server.pause()
+            try:
+                # Bounded by the stated figure, with slack for a loaded machine.
+                await wait_until(lambda: bridge.status is not BridgeState.CONNECTED, 3 * bound)
+            finally:
+                broker.server.resume()
+            await wait_until(lambda: bridge.status is BridgeState.CONNECTED, WAIT)
+            assert bridge.statistics().reconnects == 1
+    finally:
+        broker.server.stop()
