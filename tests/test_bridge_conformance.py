@@ -576,9 +576,9 @@ async def test_conformance_fork_after_creating_a_bridge(broker: Broker) -> None:
         assert process.returncode == 0, err.decode()
         await wait_until(lambda: len(seen) == 2 * count)
         stats = observer.statistics()
-    lines = out.decode().split("\n")
-    origins = {line.split()[1] for line in lines if line}
-    assert len(origins) == 2  # each child is an origin of its own
+    lines = [line.split() for line in out.decode().split("\n") if line]
+    assert len({origin for _, origin, _ in lines}) == 2  # each child is an origin of its own
+    assert [int(received) for _, _, received in lines] == [count, count]  # each the other's
     for key, message in seen:
         by_origin.setdefault(key[1], []).append(message)
     assert sorted(map(len, by_origin.values())) == [count, count]

@@ -309,6 +309,10 @@ def test_codec_refuses_what_it_cannot_carry(codec_type: type[JsonCodec]) -> None
     for value, error, message in cases:
         with pytest.raises(error, match=message):
             codec.encode({"p": value})
+    # The advice names the codec in use.
+    advice = rf"register dataclasses and Enums with {codec_type.__name__}\(types=\[\.\.\.\]\)$"
+    with pytest.raises(TypeError, match=advice):
+        codec.encode({"p": Side.BUY})
 
 
 def test_codec_builds_only_registered_types() -> None:
