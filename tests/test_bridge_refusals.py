@@ -4,8 +4,11 @@ never a reason to reconnect. Real servers."""
 
 from __future__ import annotations
 
+import pathlib
+
 import pytest
 import redis.asyncio as aioredis
+from nats_server import started_nats_server
 from redis_server import started_redis_server
 from test_bridge_conformance import (
     WAIT,
@@ -17,6 +20,7 @@ from test_bridge_conformance import (
 )
 
 from aiopubsub import ErrorContext, Hub
+from aiopubsub.bridges.nats import NatsBridge
 from aiopubsub.bridges.redis import RedisBridge
 
 __all__ = ["broker"]  # The fixture, imported: one server per broker for this module.
@@ -122,3 +126,42 @@ async def test_a_huge_bad_name_or_key_is_logged_in_a_few_hundred_characters(
             import traceback
 
             assert len("".join(traceback.format_exception(*record.exc_info))) < 2_000
+
+
+async def test_nats_a_message_the_permissions_deny_is_dropped_and_reported(
+    tmp_path: pathlib.Path,
+) -> None:
+    ns = fresh_namespace()
+    config = tmp_path / "nats.conf"
+    config.write_text(
+        "authorization { users = [\n"
+        "  {user: admin, password: adminpw}\n"
+        f'  {{user: lim, password: limpw, permissions: {{publish: {{deny: ["{ns}.secret"]}},'
+        f' subscribe: {{deny: ["{ns}.private"]}}}}}}\n'
+        "] }\n"
+    )
+    server = started_nats_server("-c", str(config))
+    try:
+        a, errors = recorder()
+        b = Hub()
+        at_b = collector(b, ("ok",), "ok")
+        url = server.url.replace("nats://", "nats://lim:limpw@", 1)
+        admin = server.url.replace("nats://", "nats://admin:adminpw@", 1)
+        bridge_a = NatsBridge(a, url, namespace=ns, backoff_base=0.01, backoff_cap=0.1)
+        a.add_subscriber(("private",), lambda key, message: None)  # denied: nor a loop
+        async with bridge_a, NatsBridge(b, admin, namespace=ns) as bridge_b:
+            await bridge_b.sync(WAIT)
+            a.publish("ok", "before")
+            a.publish("secret", "not allowed")
+            for i in range(5):
+                a.publish("ok", i)
+            await wait_until(lambda: len(at_b) == 6)
+            await wait_until(lambda: bridge_a.statistics().buffered == 0)
+            stats = bridge_a.statistics()
+        assert [message for _, message in at_b] == ["before", *range(5)]
+        assert (stats.encode_errors, stats.sent, stats.reconnects, stats.dropped) == (1, 6, 0, 0)
+        [(exc, context)] = errors
+        assert "permissions violation" in str(exc).lower()
+        assert (context.kind, context.key) == ("bridge encode", ("secret",))
+    finally:
+        server.stop()

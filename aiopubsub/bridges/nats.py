@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -75,6 +76,7 @@ _SETTINGS = _settings.settings_table(
     _settings.Setting("AIOPUBSUB_NAMESPACE", "namespace", _NAMESPACE_RULE, _check_namespace),
 )
 _MAX_ROUTES = 65536
+_logger = get_logger("NatsBridge")
 #: The longest protocol line (``PUB <subject> <size>``, ``SUB <subject> <sid>``) a server
 #: takes: nats-server's default ``max_control_line``, which it does not announce. A longer
 #: line makes the server close the connection, so a message is refused before (a
@@ -164,6 +166,8 @@ class NatsBackend:
         self._subjects: dict[Key, bytes] = {}
         self._deliver: Deliver | None = None
         self._reject: Reject | None = None
+        # The server's refusals of this batch's messages (permissions), in order.
+        self._denied: list[str] = []
 
     async def connect(self) -> None:
         """Connect without nats-py's own reconnecting (the bridge's job), and without echo.
@@ -174,6 +178,13 @@ class NatsBackend:
         attempts: list[Exception] = []
 
         async def on_error(exc: Exception) -> None:
+            text = str(exc)
+            if "permissions violation" in text.lower():  # The connection stays open.
+                if "publish" in text.lower():
+                    self._denied.append(text)  # Refused in publish(), after its flush.
+                else:
+                    _logger.warning("%s: %s", self.display_url, _excerpt(text))
+                return
             lost = self._lost
             if lost is None:
                 attempts.append(exc)  # While connecting: nats-py retries, then gives up.
@@ -254,6 +265,7 @@ class NatsBackend:
         subjects = self._subjects
         refused: list[tuple[int, Exception]] = []
         limit = client.max_payload
+        self._denied.clear()
         packed = []
         size = 0
         for position, (key, data) in enumerate(batch):
@@ -281,7 +293,33 @@ class NatsBackend:
             size += len(data)
         if packed:
             await client.publish_packed(b"".join(packed), len(packed), size)
-        await client.flush_in_order()
+        await client.flush_in_order()  # The server's refusals come before its PONG.
+        if self._denied:
+            refused = sorted(refused + self._denials(batch, {p for p, _ in refused}))
+        return refused
+
+    def _denials(
+        self, batch: Sequence[tuple[Key, bytes]], skipped: set[int]
+    ) -> list[tuple[int, Exception]]:
+        """The messages of ``batch`` the server refused (``-ERR 'Permissions Violation for
+        Publish to "subject"'``, one per message), matched in order by subject."""
+        subjects = [
+            self._subjects.get(key) or _subjects.subject_of(self.namespace, key).encode("ascii")
+            for key, _ in batch
+        ]
+        refused: list[tuple[int, Exception]] = []
+        taken = set(skipped)
+        for text in self._denied:
+            quoted = re.search(r'"([^"]*)"', text)
+            subject = quoted.group(1).encode("ascii", "replace") if quoted else None
+            position = next(
+                (i for i, name in enumerate(subjects) if name == subject and i not in taken), None
+            )
+            if position is None:
+                _logger.warning("%s: %s", self.display_url, _excerpt(text))
+            else:
+                taken.add(position)
+                refused.append((position, nats.errors.Error(text)))
         return refused
 
     async def receive(self, deliver: Deliver, reject: Reject) -> None:
