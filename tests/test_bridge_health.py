@@ -4,13 +4,16 @@ reconnects once the server runs again. Real servers."""
 
 from __future__ import annotations
 
+import pathlib
+
 import pytest
+from redis_server import started_redis_server
 from test_bridge_conformance import WAIT, Broker, fresh_namespace, start_server, wait_until
 
 from aiopubsub import Hub
 from aiopubsub.bridges import BridgeState
 from aiopubsub.bridges.nats import NatsBackend
-from aiopubsub.bridges.redis import RedisBackend
+from aiopubsub.bridges.redis import RedisBackend, RedisBridge
 
 
 def test_the_default_bounds_are_seconds_and_outlast_a_5_s_pause() -> None:
@@ -48,3 +51,18 @@ async def test_a_silent_server_is_noticed_within_the_bound(name: str) -> None:
             assert bridge.statistics().reconnects == 1
     finally:
         broker.server.stop()
+
+
+async def test_redis_over_a_unix_socket(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "redis.sock"
+    server = started_redis_server("--unixsocket", str(path))
+    try:
+        a, b = Hub(), Hub()
+        got: list[object] = []
+        b.add_subscriber(("k",), lambda key, message: got.append(message))
+        url = f"unix://{path}"
+        async with RedisBridge(a, url, namespace="unix"), RedisBridge(b, url, namespace="unix"):
+            a.publish("k", 1)
+            await wait_until(lambda: got == [1], WAIT)
+    finally:
+        server.stop()

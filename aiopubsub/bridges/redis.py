@@ -130,11 +130,15 @@ class RedisBackend:
 
     async def connect(self) -> None:
         """Open a client and a pub/sub connection, and check them with ``PING``."""
+        tcp = not self._url.startswith("unix:")  # A Unix socket takes no keepalive options.
+        keepalive: dict[str, Any] = {
+            "socket_keepalive": True,
+            "socket_keepalive_options": _KEEPALIVE,
+        }
         self._client = client = aioredis.Redis.from_url(
             self._url,
             retry=Retry(NoBackoff(), 0),  # Reconnecting is the bridge's job.
-            socket_keepalive=True,
-            socket_keepalive_options=_KEEPALIVE,
+            **(keepalive if tcp else {}),
         )
         self._pubsub = client.pubsub()
         self._globs.clear()
