@@ -12,7 +12,7 @@ from test_bridge_conformance import WAIT, Broker, fresh_namespace, start_server,
 
 from aiopubsub import Hub
 from aiopubsub.bridges import BridgeState
-from aiopubsub.bridges.nats import NatsBackend
+from aiopubsub.bridges.nats import NatsBackend, NatsBridge
 from aiopubsub.bridges.redis import RedisBackend, RedisBridge
 
 
@@ -62,6 +62,25 @@ async def test_redis_over_a_unix_socket(tmp_path: pathlib.Path) -> None:
         b.add_subscriber(("k",), lambda key, message: got.append(message))
         url = f"unix://{path}"
         async with RedisBridge(a, url, namespace="unix"), RedisBridge(b, url, namespace="unix"):
+            a.publish("k", 1)
+            await wait_until(lambda: got == [1], WAIT)
+    finally:
+        server.stop()
+
+
+async def test_nats_takes_a_comma_separated_list_of_servers() -> None:
+    server = start_server("nats")
+    gone = start_server("nats")
+    gone.stop()  # its port: nobody listens there now
+    try:
+        got: list[object] = []
+        a, b = Hub(), Hub()
+        b.add_subscriber(("k",), lambda key, message: got.append(message))
+        url = f"nats://u:pw@127.0.0.1:{gone.port}, {server.url}"
+        async with (
+            NatsBridge(a, url, namespace="multi"),
+            NatsBridge(b, server.url, namespace="multi"),
+        ):
             a.publish("k", 1)
             await wait_until(lambda: got == [1], WAIT)
     finally:

@@ -139,7 +139,8 @@ def _tokens_match(pattern: list[str], subject: list[str]) -> bool:
 class NatsBackend:
     """NATS core pub/sub as a :class:`~aiopubsub.bridges._backend.Backend`.
 
-    :param url: the NATS server URL (credentials in it are used: ``nats://user:pw@host``).
+    :param url: the NATS server URL (credentials in it are used: ``nats://user:pw@host``), or
+        a comma-separated list of them: each session connects to the first that answers.
     :param namespace: the first token of every subject.
     """
 
@@ -203,7 +204,7 @@ class NatsBackend:
         client._aiopubsub_take = self._take
         try:
             await client.connect(
-                servers=[self._url],
+                servers=[server.strip() for server in self._url.split(",")],
                 allow_reconnect=False,
                 # One attempt (nats-py counts "more than 1"), none repeated after a wait.
                 max_reconnect_attempts=1,
@@ -377,7 +378,8 @@ class NatsBridge(Bridge):
     guarantees and the other parameters.
 
     :param hub: the local hub.
-    :param url: the NATS server URL (``nats://``, ``tls://``, ``ws://`` or ``wss://``).
+    :param url: the NATS server URL (``nats://``, ``tls://``, ``ws://`` or ``wss://``), or a
+        comma-separated list of them.
     :param namespace: the first token of every subject; bridges join only within one
         namespace. It may not hold ``.``, ``*``, ``>`` or whitespace.
     :raises TypeError: if a value has the wrong type.
