@@ -2,7 +2,9 @@
 
 Usage: ``python bridge_fork_peer.py BROKER URL NAMESPACE COUNT``. Makes a hub and a bridge,
 then forks two children before starting it (as a pre-fork server with preloading does). Each
-child starts the bridge, publishes ``COUNT`` messages under ``('fork', <pid>)``, says so, and
+child starts the bridge, announces itself under ``('ready', <pid>)`` until it hears the other
+(so both are subscribed), publishes ``COUNT`` messages under ``('fork', <pid>)``, waits for the
+other's ``COUNT``, says ``<pid> <origin> <messages received from the other, in order>``, and
 closes it (sending what is buffered). The parent waits for both and exits with their status.
 """
 
@@ -21,22 +23,49 @@ def make_bridge(broker: str, url: str, namespace: str, hub: aiopubsub.Hub) -> Br
     if broker == "redis":
         from aiopubsub.bridges.redis import RedisBridge
 
-        return RedisBridge(hub, url, namespace=namespace, inbound=[])
+        return RedisBridge(hub, url, namespace=namespace)
     from aiopubsub.bridges.nats import NatsBridge
 
-    return NatsBridge(hub, url, namespace=namespace, inbound=[])
+    return NatsBridge(hub, url, namespace=namespace)
 
 
 async def child(hub: aiopubsub.Hub, bridge: Bridge, count: int) -> None:
+    me = str(os.getpid())
+    got: list[int] = []
+    heard, all_in = asyncio.Event(), asyncio.Event()
+
+    def take(key: aiopubsub.Key, message: int) -> None:
+        if key[1] != me:
+            got.append(message)
+            if len(got) == count:
+                all_in.set()
+
+    hub.add_subscriber(("fork", "*"), take)
+    hub.add_subscriber(("ready", "*"), lambda key, _: None if key[1] == me else heard.set())
+
+    async def announce() -> None:
+        while True:
+            hub.publish(("ready", me), None)
+            await asyncio.sleep(0.02)
+
     async with bridge:
-        for i in range(count):
-            hub.publish(("fork", str(os.getpid())), i)
-            if i % 100 == 0:
-                await asyncio.sleep(0)  # let the sender run
+        announcing = asyncio.create_task(announce())
+        try:
+            async with asyncio.timeout(30):
+                await heard.wait()  # the other child is subscribed once it is heard
+                for i in range(count):
+                    hub.publish(("fork", me), i)
+                    if i % 100 == 0:
+                        await asyncio.sleep(0)  # let the sender run
+                await all_in.wait()
+        finally:
+            announcing.cancel()
+        in_order = len(got) if got == list(range(count)) else -1
         # One write: the two children share the pipe, and print() may write the newline apart.
-        os.write(1, f"{os.getpid()} {bridge.origin} sent\n".encode())
+        os.write(1, f"{me} {bridge.origin} {in_order}\n".encode())
     stats = bridge.statistics()
-    assert (stats.sent, stats.dropped) == (count, 0), stats
+    assert stats.dropped == 0, stats
+    assert (stats.gaps, stats.rejected, stats.decode_errors) == (0, 0, 0), stats
 
 
 def main(broker: str, url: str, namespace: str, count: int) -> int:

@@ -14,7 +14,15 @@ from typing import Protocol
 
 from .. import Key, PubSubError
 
-__all__ = ["Backend", "BridgeConfigError", "BridgeConnectionError", "Deliver", "Reject"]
+__all__ = [
+    "Backend",
+    "BridgeConfigError",
+    "BridgeConnectionError",
+    "Deliver",
+    "Reject",
+    "caused_by",
+    "start_error",
+]
 
 #: Called by a backend for each message: its key and the bytes of its envelope.
 Deliver = Callable[[Key, bytes], None]
@@ -35,7 +43,7 @@ class BridgeConfigError(PubSubError, ValueError):
 class BridgeConnectionError(PubSubError, ConnectionError):
     """A bridge could not start: its first connection to the broker failed.
 
-    The message names the broker, the URL (its password hidden) and what failed: refused,
+    The message names the broker, the URL (its credentials hidden) and what failed: refused,
     timed out after so many seconds, authentication; the broker client's own exception is the
     ``__cause__``. Later faults never raise: the bridge reconnects.
     """
@@ -51,7 +59,7 @@ class Backend(Protocol):
 
     #: The broker's name in state meta-events and messages: ``'redis'``, ``'nats'``.
     broker: str
-    #: The URL with its password hidden, for messages.
+    #: The URL with its credentials hidden, for messages.
     display_url: str
     #: The namespace: bridges of one namespace see each other, no others.
     namespace: str
@@ -95,8 +103,11 @@ class Backend(Protocol):
 
 
 def summary(exc: BaseException) -> str:
-    """``Type: message`` of ``exc``, for logs."""
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    """``Type: message`` of ``exc``, for logs, its message cut to a few hundred characters."""
+    text = str(exc)
+    if len(text) > 400:
+        text = f"{text[:400]}... ({len(text)} characters)"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
@@ -109,3 +120,23 @@ def caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return False
+
+
+def start_error(backend: Backend, exc: Exception, timeout: float) -> BridgeConnectionError:
+    """The error of a failed first connection through ``backend``, naming the broker, the
+    redacted URL and what failed (after ``timeout`` seconds, for a time-out), caused by ``exc``.
+    """
+    what = backend.describe_failure(exc)
+    if what is None:
+        if isinstance(exc, TimeoutError):
+            what = f"timed out after {timeout:g} s"
+        elif caused_by(exc, ConnectionRefusedError):
+            what = "connection refused"
+        else:
+            what = "connection failed"
+    error = BridgeConnectionError(
+        f"Could not start the {backend.broker} bridge to {backend.display_url}:"
+        f" {what} ({summary(exc)})"
+    )
+    error.__cause__ = exc
+    return error

@@ -42,7 +42,7 @@ from typing import Any, Literal
 from .. import ErrorContext, Hub, HubClosedError, Key
 from .._log import get_logger
 from .._tasks import cancel_and_wait, raise_first_failure, run_shielded
-from ._backend import Backend, BridgeConnectionError, caused_by, summary
+from ._backend import Backend, start_error, summary
 from ._codec import Codec, JsonCodec
 from ._keys import HUB, WILDCARD, check_patterns, key_matches, part_error
 from ._outbox import Outbox
@@ -145,7 +145,7 @@ class Bridge:
         self._subscribed: set[Key] = set()
         self._wanted_changed = asyncio.Event()
         self._synced = asyncio.Event()
-        self._receiver = Receiver()
+        self._receiver = Receiver(strict=self._signer is not None)
         self._last_session_ok = False
         # Statistics.
         self._received = self._encode_errors = self._decode_errors = 0
@@ -188,6 +188,8 @@ class Bridge:
             reconnects=self._reconnects,
             buffered=len(self._outbox),
             rejected=self._rejected + self._receiver.rejected,
+            duplicates=self._receiver.duplicates,
+            forgotten=self._receiver.forgotten,
         )
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -332,7 +334,7 @@ class Bridge:
             except BaseException:
                 outbox.put_back(batch)
                 raise
-            for position, error in refused:
+            for position, error in refused:  # Refused by the broker: never sent again.
                 key, data = batch[position]
                 self._encode_errors += 1
                 report(self._hub, error, ErrorContext(key, data, self, kind="bridge encode"))
@@ -397,12 +399,15 @@ class Bridge:
                 self._refuse(key, data, EnvelopeError(f"Forged own origin {origin!r}"), True)
             return
         if key[0] == HUB:
-            self._refuse(key, data, EnvelopeError(f"Remote message under {key!r}"), True)
+            self._refuse(key, data, EnvelopeError(f"Remote message under {excerpt(key)}"), True)
             return
-        verdict = self._receiver.admit(origin, key, s, payload)
+        verdict = self._receiver.admit(origin, key, s, payload, data)
         if verdict:
+            if verdict == Verdict.REJECT:
+                error = EnvelopeError(f"Replayed or stale number {s} of origin {origin!r}")
+                self._refuse(key, data, error, True)
             if verdict != Verdict.RELEASE:
-                return  # A copy, or held after an implausible jump.
+                return  # A copy (counted), held after an implausible jump, or rejected.
             self._import(key, self._receiver.release(origin, key))
         self._import(key, payload, *kept)
 
@@ -441,7 +446,7 @@ class Bridge:
                 await self._session(started)
             except Exception as exc:  # Any end of a session is a fault to outlive.
                 if not started.done():
-                    started.set_exception(self._start_error(exc))
+                    started.set_exception(start_error(self._backend, exc, self._connect_timeout))
                     return
                 self._machine.fire(Event.FAIL, exc)
                 if not isinstance(exc, _FAULTS + self._backend.faults):
@@ -490,24 +495,6 @@ class Bridge:
         await cancel_and_wait(tasks)
         self._synced.clear()
         await self._backend.close()
-
-    def _start_error(self, exc: Exception) -> BridgeConnectionError:
-        """The error of a failed first connection, naming the broker, URL and what failed."""
-        backend = self._backend
-        what = backend.describe_failure(exc)
-        if what is None:
-            if isinstance(exc, TimeoutError):
-                what = f"timed out after {self._connect_timeout:g} s"
-            elif caused_by(exc, ConnectionRefusedError):
-                what = "connection refused"
-            else:
-                what = "connection failed"
-        error = BridgeConnectionError(
-            f"Could not start the {backend.broker} bridge to {backend.display_url}:"
-            f" {what} ({summary(exc)})"
-        )
-        error.__cause__ = exc
-        return error
 
     def _announce(self, state: BridgeState, error: BaseException | None) -> None:
         if state is not BridgeState.CONNECTED:

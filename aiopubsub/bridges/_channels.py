@@ -28,6 +28,7 @@ from urllib.parse import quote, unquote
 
 from .. import Key
 from ._keys import WILDCARD, check_parts
+from ._wire import excerpt
 
 __all__ = [
     "NAMESPACE_FORBIDDEN",
@@ -88,11 +89,11 @@ def key_of(namespace: str, channel: str) -> Key:
     """
     prefix = namespace + SEPARATOR
     if not channel.startswith(prefix):
-        raise ValueError(f"Channel {channel!r} is not in namespace {namespace!r}")
+        raise ValueError(f"Channel {excerpt(channel)} is not in namespace {namespace!r}")
     try:
         parts = tuple(_decode_part(p) for p in channel[len(prefix) :].split(SEPARATOR))
     except ValueError:
-        raise ValueError(f"Channel {channel!r} is not a canonical key channel") from None
+        raise ValueError(f"Channel {excerpt(channel)} is not a canonical key channel") from None
     if channel_of(namespace, parts) != channel:
-        raise ValueError(f"Channel {channel!r} is not a canonical key channel")
+        raise ValueError(f"Channel {excerpt(channel)} is not a canonical key channel")
     return tuple.__new__(Key, parts)

@@ -62,9 +62,10 @@ _CONTAINERS: frozenset[type] = frozenset({dict, list})
 class _Tagger:
     """The walk of rule 2: values to JSON-like trees and back, with the registered types."""
 
-    __slots__ = ("_by_name", "_names")
+    __slots__ = ("_by_name", "_codec", "_names")
 
-    def __init__(self, types: Iterable[type]) -> None:
+    def __init__(self, types: Iterable[type], codec: str = "JsonCodec") -> None:
+        self._codec = codec  # Its name, for the advice in errors.
         self._names: dict[type, str] = {}
         self._by_name: dict[str, type] = {}
         for cls in types:
@@ -105,7 +106,7 @@ class _Tagger:
         if name is None:
             raise TypeError(
                 f"Cannot encode {_excerpt(obj)} of type {kind.__module__}.{kind.__qualname__}:"
-                " register dataclasses and Enums with JsonCodec(types=[...])"
+                f" register dataclasses and Enums with {self._codec}(types=[...])"
             )
         if isinstance(obj, enum.Enum):
             return {"~enum": [name, self.plain(obj.value)]}
@@ -283,7 +284,7 @@ class JsonCodec:
     """
 
     def __init__(self, types: Iterable[type] = ()) -> None:
-        self._tagger = _Tagger(types)
+        self._tagger = _Tagger(types, type(self).__name__)
         self._hook = self._tagger.restore
 
     def encode(self, obj: Any) -> bytes:

@@ -32,8 +32,9 @@ class BridgeStatistics:
     received: int
     #: Local messages lost without being sent: to a full buffer, or still buffered at close.
     dropped: int
-    #: Local messages that could not be encoded, or that the broker cannot carry at all (too
-    #: large): each also reported to the hub's hook, never sent.
+    #: Local messages that could not be encoded, or that the broker refuses on its own (too
+    #: large, a NATS subject over the control line, a Redis error reply such as ``NOPERM``):
+    #: each also reported to the hub's hook, dropped, never sent again.
     encode_errors: int
     #: Messages from the broker that could not be decoded, dropped (each also reported).
     decode_errors: int
@@ -44,6 +45,13 @@ class BridgeStatistics:
     #: Local messages waiting to be sent now.
     buffered: int
     #: Well-formed messages refused: unsigned or forged (with a secret), claiming one of this
-    #: bridge's origins where the broker does not echo, under a ``'Hub'`` key, or held after
-    #: an implausible jump that nothing confirmed. Each also reported, but held ones.
+    #: bridge's origins where the broker does not echo, under a ``'Hub'`` key, replayed or
+    #: stale numbers, or held after an implausible jump that nothing confirmed (or pushed out
+    #: of the bound on held messages). Each also reported, but held ones.
     rejected: int = 0
+    #: Messages of other origins dropped as copies of messages already delivered (a batch
+    #: sent again after a fault, a message the broker delivered twice).
+    duplicates: int = 0
+    #: Runs of numbers forgotten to bound the receiver's memory: copies of their messages
+    #: can no longer be told apart (see :mod:`aiopubsub.bridges._wire`, rule 4e).
+    forgotten: int = 0

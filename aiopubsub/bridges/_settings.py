@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from ._backend import BridgeConfigError
 from ._keys import check_patterns
@@ -165,20 +166,28 @@ def check_setting_names(
     table: tuple[Setting, ...], prefix: str, settings: Mapping[str, Any] | object
 ) -> None:
     """Refuse a name that looks like one of the ``table``'s settings but is not one: any
-    name starting with ``prefix`` or :data:`BRIDGE_PREFIX`, and any other ``AIOPUBSUB_`` name
-    (outside another broker's prefix) that is a near miss of a setting, such as
-    ``AIOPUBSUB_NAMESPCE``.
+    name starting with ``prefix`` or :data:`BRIDGE_PREFIX`; a name under another broker's
+    prefix that is not one of the settings every broker has (``AIOPUBSUB_NATS_SECRET``); a
+    name holding a near miss of ``SECRET`` (``AIOPUBSUB_SECRET``, ``AIOPUBSUB_SECERT``: a
+    misspelt secret would silently mean no signing); and any other ``AIOPUBSUB_`` name that
+    is a near miss of a setting, such as ``AIOPUBSUB_NAMESPCE``.
 
     :raises BridgeConfigError: naming the first such name (sorted), and the settings.
     """
     known = [setting.name for setting in table]
+    suffixes = {name[len(prefix) :] for name in known if name.startswith(prefix)}
     unknown = []
     for name in sorted(_names(settings)):
         if name in known or not name.startswith("AIOPUBSUB_"):
             continue
-        if name.startswith((prefix, BRIDGE_PREFIX)) or (
-            not name.startswith(BROKER_PREFIXES)
-            and difflib.get_close_matches(name, known, n=1, cutoff=0.85)
+        other = next((p for p in BROKER_PREFIXES if p != prefix and name.startswith(p)), None)
+        if other is not None:
+            if name[len(other) :] not in suffixes:
+                unknown.append(name)
+        elif (
+            name.startswith((prefix, BRIDGE_PREFIX))
+            or _names_a_secret(name)
+            or difflib.get_close_matches(name, known, n=1, cutoff=0.85)
         ):
             unknown.append(name)
     if unknown:
@@ -188,6 +197,14 @@ def check_setting_names(
         raise BridgeConfigError(
             f"Setting {name} is unknown{hint}: the settings are {', '.join(known)}"
         )
+
+
+def _names_a_secret(name: str) -> bool:
+    """Whether a word of ``name`` is ``SECRET`` or a near miss of it."""
+    return any(
+        difflib.SequenceMatcher(None, word, "SECRET").ratio() >= 0.8
+        for word in name.upper().split("_")
+    )
 
 
 def read_settings(
@@ -221,10 +238,38 @@ def read_settings(
     return kwargs
 
 
+#: Words in a query parameter's name that say its value is a credential.
+_CREDENTIAL_WORDS = ("pass", "pw", "token", "secret", "auth", "user", "key", "cred", "nkey", "jwt")
+
+
 def redacted(url: str) -> str:
-    """``url`` with any password replaced by ``***``, for logs, reprs and errors."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(":" + parts.password + "@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    """``url`` with every credential replaced by ``***``, for logs, reprs and errors.
+
+    Each server of a comma-separated list is redacted: its password (``user:***@``), a bare
+    user or token (``***@``: NATS takes ``nats://TOKEN@host``), and the value of each query
+    parameter whose name holds a credential word (``password=***``, ``token=***``,
+    ``user=***``...).
+    """
+    return ",".join(_redacted_server(server) for server in url.split(","))
+
+
+def _redacted_server(text: str) -> str:
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "", text
+    before_query, question, query = rest.partition("?")
+    if "@" in before_query:
+        userinfo, _, place = before_query.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        before_query = f"{user}:***@{place}" if colon else f"***@{place}"
+    if question:
+        query, hash_mark, fragment = query.partition("#")
+        query = re.sub(r"([^&;=]+)=([^&;]*)", _redacted_parameter, query) + hash_mark + fragment
+    return f"{scheme}{sep}{before_query}{question}{query}"
+
+
+def _redacted_parameter(match: re.Match[str]) -> str:
+    name = match.group(1)
+    if any(word in name.lower() for word in _CREDENTIAL_WORDS):
+        return f"{name}=***"
+    return match.group(0)

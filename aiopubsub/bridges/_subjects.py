@@ -22,6 +22,7 @@ from urllib.parse import quote, unquote
 
 from .. import Key
 from ._keys import WILDCARD, check_parts
+from ._wire import excerpt
 
 __all__ = ["NAMESPACE_FORBIDDEN", "key_of", "subject_of", "subscription_of"]
 
@@ -76,11 +77,11 @@ def key_of(namespace: str, subject: str) -> Key:
     """
     prefix = namespace + "."
     if not subject.startswith(prefix):
-        raise ValueError(f"Subject {subject!r} is not in namespace {namespace!r}")
+        raise ValueError(f"Subject {excerpt(subject)} is not in namespace {namespace!r}")
     try:
         parts = tuple(_decode_part(t) for t in subject[len(prefix) :].split("."))
     except ValueError:
-        raise ValueError(f"Subject {subject!r} is not a canonical key subject") from None
+        raise ValueError(f"Subject {excerpt(subject)} is not a canonical key subject") from None
     if subject_of(namespace, parts) != subject:
-        raise ValueError(f"Subject {subject!r} is not a canonical key subject")
+        raise ValueError(f"Subject {excerpt(subject)} is not a canonical key subject")
     return tuple.__new__(Key, parts)

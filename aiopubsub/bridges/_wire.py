@@ -14,16 +14,34 @@ Theory of operation
 3. The sender remembers the last ``s`` of at most :data:`MAX_TRACKED` keys. Rather than
    forget one (its numbers would start again at 1 and receivers would take them for copies),
    it draws a new origin and starts every key at 1 again.
-4. A receiver remembers, per origin and key, the last ``s`` it delivered (``last``):
-   ``last < s <= last + MAX_JUMP`` is delivered, and ``s - last - 1`` messages are counted as
-   *gaps*; ``last - MAX_JUMP <= s <= last`` is a copy (a batch sent again after a fault, or
-   a message a broker delivered twice): dropped, not counted. A jump above ``last + MAX_JUMP``
-   is implausible: the message is *held*, not delivered; if the origin's next message under
-   that key follows it (``s + 1``), the jump was real: both are delivered in order and the
-   gap counted; otherwise the held one is dropped and counted as *rejected*. A fall below
-   ``last - MAX_JUMP`` cannot be a copy: ``last`` came from a forged envelope, the message is
-   delivered and numbering starts again from it. So one forged envelope can neither mute an
-   origin nor add more than ``MAX_JUMP`` to ``gaps``.
+4. A receiver keeps, per origin and key, at most :data:`MAX_TRACKS` *runs*: ranges
+   ``start..top`` of consecutive numbers it delivered, most recently used first. Message ``s``:
+
+   a. ``s == top + 1`` of a run: delivered, the run grows. (If ``s`` is also the first number
+      of another run, with the very same bytes, that run was these messages sent again: the
+      two become one and ``s`` is a copy.) A run that grows takes back the gaps counted for
+      any run that jumped from it (rule c): its origin did not jump.
+   b. else ``start <= s <= top`` of a run: a *copy* (a batch sent again after a fault, or a
+      message a broker delivered twice) if ``s > top - WINDOW``: dropped, counted in
+      ``duplicates``; older: a replay, rejected (counted in ``rejected``, reported).
+   c. else, with a secret (rule 5), if some run lies above ``s``: rejected (a replay: an
+      authentic origin's numbers only rise). Otherwise ``s`` starts a new run, delivered;
+      ``min(s - top - 1, MAX_GAP)`` of the nearest run below it (none if there is none)
+      counted as gaps at once.
+   d. Without a secret, a jump of more than :data:`MAX_JUMP` above the nearest run below is
+      implausible: the message is *held*, not delivered. If the pair's next message is
+      ``s + 1``, both are delivered as a new run (rule c's gap); otherwise the held one is
+      dropped, counted in ``rejected``.
+   e. Bounds, each eviction counted: a new run beyond :data:`MAX_TRACKS` pushes out the least
+      recently used (``forgotten``); pairs beyond :data:`MAX_TRACKED` push out the oldest
+      quarter (``forgotten``, per run); held messages beyond :data:`MAX_HELD` push out the
+      oldest (``rejected``).
+
+   So a forged envelope never makes a real message a copy (the real run goes on growing
+   past it, rule a) and adds at most ``MAX_GAP`` to ``gaps``, taken back as soon as the real
+   run grows again; the one forged number that can cost a real message is the very next one
+   of a run, sent before it (that message is then dropped as a copy, counted). With a secret,
+   a replayed message is a copy or rejected and never changes what is remembered.
 5. With a secret, every envelope is sent as ``HMAC-SHA256(secret, namespace NUL body)``
    (32 bytes) followed by the encoded body; a receiver drops and counts (``rejected``) any
    message whose MAC does not verify, before decoding it.
@@ -43,8 +61,12 @@ from typing import Any, Final
 from .. import Key
 
 __all__ = [
+    "MAX_GAP",
+    "MAX_HELD",
     "MAX_JUMP",
     "MAX_TRACKED",
+    "MAX_TRACKS",
+    "WINDOW",
     "EnvelopeError",
     "Receiver",
     "Signer",
@@ -57,8 +79,17 @@ __all__ = [
 
 #: The most keys (sender) or origin-key pairs (receiver) whose numbers are remembered.
 MAX_TRACKED: Final = 65536
-#: The largest jump in an origin's numbers under one key taken as plausible (rule 4).
+#: The largest jump in an origin's numbers under one key taken as plausible without a
+#: secret (rule 4d).
 MAX_JUMP: Final = 65536
+#: The most one message adds to ``gaps`` (rule 4c).
+MAX_GAP: Final = 65536
+#: How far below a run's top a number is taken for a copy; older is a replay (rule 4b).
+WINDOW: Final = 65536
+#: The most runs remembered per origin and key (rule 4e).
+MAX_TRACKS: Final = 4
+#: The most messages held at once, over all origins and keys (rule 4e).
+MAX_HELD: Final = 1024
 #: The most characters of a bad message quoted in an error message or log record.
 EXCERPT: Final = 200
 _ENVELOPE_FIELDS: Final = frozenset({"o", "s", "k", "p"})
@@ -132,68 +163,164 @@ class Verdict:
     """What :meth:`Receiver.admit` says of a message (plain ints: compared on the hot path)."""
 
     DELIVER: Final = 0
+    #: Already delivered (rule 4b): dropped, counted in :attr:`Receiver.duplicates`.
     COPY: Final = 1
+    #: Held after an implausible jump (rule 4d): not delivered yet.
     HOLD: Final = 2
     #: Deliver the held message (:meth:`Receiver.release`), then this one.
     RELEASE: Final = 3
+    #: A replay or a stale number (rules 4b, 4c): the caller drops, counts and reports it.
+    REJECT: Final = 4
+
+
+class _Track:
+    """A run of consecutive numbers ``start..top`` delivered for one origin and key."""
+
+    __slots__ = ("digest", "gap", "parent", "start", "top")
+
+    def __init__(self, s: int, digest: int, parent: _Track | None, gap: int) -> None:
+        self.start = self.top = s
+        self.digest = digest  # hash() of the first message's bytes: see rule 4a.
+        self.parent = parent  # The track this one jumped from, while its gap counts.
+        self.gap = gap
+
+
+_Pair = tuple[str, tuple[Any, ...]]
 
 
 class Receiver:
-    """The receiving side of rule 4, for every origin and key."""
+    """The receiving side of rule 4, for every origin and key.
 
-    __slots__ = ("_held", "_last", "gaps", "rejected")
+    :param strict: whether envelopes are signed (rule 5): numbers are then authentic, so a
+        number below those seen is a replay, rejected, and a jump needs no confirmation.
+    """
 
-    def __init__(self) -> None:
-        self._last: dict[tuple[str, tuple[Any, ...]], int] = {}
-        self._held: dict[tuple[str, tuple[Any, ...]], tuple[int, Any]] = {}
-        #: Messages known to be missing (rule 4).
+    __slots__ = ("_held", "_strict", "_tracks", "duplicates", "forgotten", "gaps", "rejected")
+
+    def __init__(self, strict: bool = False) -> None:
+        self._strict = strict
+        self._tracks: dict[_Pair, list[_Track]] = {}
+        self._held: dict[_Pair, tuple[int, bytes, Any]] = {}
+        #: Messages known to be missing (rule 4c).
         self.gaps = 0
-        #: Held messages that no next message confirmed.
+        #: Copies dropped (rule 4b).
+        self.duplicates = 0
+        #: Held messages dropped: not confirmed, or pushed out of the bound (rules 4d, 4e).
         self.rejected = 0
+        #: Tracks and origin-key pairs forgotten to stay within the bounds (rule 4e).
+        self.forgotten = 0
 
-    def admit(self, origin: str, key: tuple[Any, ...], s: int, payload: Any) -> int:
-        """Judge message ``s`` of ``origin`` under ``key``: a :class:`Verdict` value."""
+    def admit(self, origin: str, key: tuple[Any, ...], s: int, payload: Any, data: bytes) -> int:
+        """Judge message ``s`` of ``origin`` under ``key`` (``data``: its bytes as received):
+        a :class:`Verdict` value."""
         pair = (origin, key)
-        last = self._last.get(pair)
         if self._held and pair in self._held:
-            held_s, _ = self._held[pair]
+            held_s, held_data, _ = self._held[pair]
             if s == held_s + 1:
-                self._remember(pair, s)
-                if last is not None:
-                    self.gaps += held_s - last - 1
+                self._start(pair, held_s, held_data).top = s
                 return Verdict.RELEASE
             del self._held[pair]
             self.rejected += 1
-        if last is None or last < s <= last + MAX_JUMP:
-            if last is not None:
-                self.gaps += s - last - 1
-            self._remember(pair, s)
+        tracks = self._tracks.get(pair)
+        if tracks is None:
+            self._start(pair, s, data)
             return Verdict.DELIVER
-        if s > last:
-            self._held[pair] = (s, payload)
-            return Verdict.HOLD
-        if s >= last - MAX_JUMP:
-            return Verdict.COPY
-        self._remember(pair, s)  # Below any copy: the last number was forged.
-        return Verdict.DELIVER
+        first = tracks[0]
+        if s == first.top + 1 and len(tracks) == 1:
+            first.top = s  # The hot path: the next number of the only run.
+            return Verdict.DELIVER
+        return self._judge(pair, tracks, s, payload, data)
 
     def release(self, origin: str, key: tuple[Any, ...]) -> Any:
         """The payload held for ``origin`` and ``key``, after :data:`Verdict.RELEASE`."""
-        return self._held.pop((origin, key))[1]
+        return self._held.pop((origin, key))[2]
 
-    def _remember(self, pair: tuple[str, tuple[Any, ...]], s: int) -> None:
-        last = self._last
-        if pair not in last and len(last) >= MAX_TRACKED:
-            for old in list(last)[: MAX_TRACKED // 4]:
-                del last[old]
-        last[pair] = s
+    def _judge(self, pair: _Pair, tracks: list[_Track], s: int, payload: Any, data: bytes) -> int:
+        for track in tracks:
+            if s == track.top + 1:
+                return self._continue(tracks, track, s, data)
+        for track in tracks:
+            if track.start <= s <= track.top:  # Rule 4b.
+                if s > track.top - WINDOW:
+                    self.duplicates += 1
+                    return Verdict.COPY
+                return Verdict.REJECT
+        below = [track for track in tracks if track.top < s]
+        if self._strict and len(below) < len(tracks):
+            return Verdict.REJECT  # Rule 4c: an authentic origin's numbers only rise.
+        if below and not self._strict:
+            parent = max(below, key=lambda track: track.top)
+            if s - parent.top > MAX_JUMP:  # Rule 4d.
+                self._hold(pair, s, payload, data)
+                return Verdict.HOLD
+        self._start(pair, s, data)
+        return Verdict.DELIVER
+
+    def _continue(self, tracks: list[_Track], track: _Track, s: int, data: bytes) -> int:
+        """Rule 4a: ``s`` follows ``track``."""
+        digest = None
+        for other in tracks:
+            if other.start == s and other is not track:
+                digest = hash(data) if digest is None else digest
+                if other.digest == digest:  # The same run, sent again: one run.
+                    self.gaps -= other.gap
+                    track.top = other.top
+                    self._drop(tracks, other)
+                    self.duplicates += 1
+                    return Verdict.COPY
+        for other in tracks:
+            if other.parent is track:  # Its jump was not the origin's: take its gap back.
+                self.gaps -= other.gap
+                other.gap, other.parent = 0, None
+        track.top = s
+        for other in [o for o in tracks if o is not track]:
+            if track.start <= other.start and other.top <= track.top:
+                self._drop(tracks, other)  # Covered by this run: nothing to remember.
+        if tracks[0] is not track:
+            tracks.remove(track)
+            tracks.insert(0, track)
+        return Verdict.DELIVER
+
+    def _start(self, pair: _Pair, s: int, data: bytes) -> _Track:
+        """A new run at ``s``, its jump above the nearest run below counted as gaps."""
+        tracks = self._tracks.get(pair)
+        if tracks is None:
+            if len(self._tracks) >= MAX_TRACKED:
+                for old in list(self._tracks)[: MAX_TRACKED // 4]:
+                    self.forgotten += len(self._tracks.pop(old))
+            tracks = self._tracks[pair] = []
+        below = [track for track in tracks if track.top < s]
+        parent = max(below, key=lambda track: track.top) if below else None
+        gap = 0 if parent is None else min(s - parent.top - 1, MAX_GAP)
+        self.gaps += gap
+        track = _Track(s, hash(data), parent if gap else None, gap)
+        tracks.insert(0, track)
+        if len(tracks) > MAX_TRACKS:
+            self._drop(tracks, tracks[-1])
+            self.forgotten += 1
+        return track
+
+    @staticmethod
+    def _drop(tracks: list[_Track], gone: _Track) -> None:
+        tracks.remove(gone)
+        for track in tracks:
+            if track.parent is gone:
+                track.parent = None  # No chain of dead runs kept alive.
+
+    def _hold(self, pair: _Pair, s: int, payload: Any, data: bytes) -> None:
+        held = self._held
+        if len(held) >= MAX_HELD:
+            del held[next(iter(held))]
+            self.rejected += 1
+        held[pair] = (s, data, payload)
 
     def forget(self, keep: Any) -> None:
         """Forget the numbers of every key for which ``keep(key)`` is false, so that taking a
         key up again later counts nothing published meanwhile as gaps."""
-        for table in (self._last, self._held):
-            for pair in [pair for pair in table if not keep(pair[1])]:
-                del table[pair]
+        for pair in [pair for pair in self._tracks if not keep(pair[1])]:
+            del self._tracks[pair]
+        for pair in [pair for pair in self._held if not keep(pair[1])]:
+            del self._held[pair]
 
 
 class Signer:

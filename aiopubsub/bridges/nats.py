@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -41,6 +42,7 @@ from ._bridge import Bridge, BridgeStatistics
 from ._codec import Codec, JsonCodec, MsgpackCodec
 from ._keys import WILDCARD
 from ._session import Backoff, BridgeState
+from ._wire import excerpt as _excerpt
 
 __all__ = [
     "Backoff",
@@ -74,6 +76,14 @@ _SETTINGS = _settings.settings_table(
     _settings.Setting("AIOPUBSUB_NAMESPACE", "namespace", _NAMESPACE_RULE, _check_namespace),
 )
 _MAX_ROUTES = 65536
+_logger = get_logger("NatsBridge")
+#: The longest protocol line (``PUB <subject> <size>``, ``SUB <subject> <sid>``) a server
+#: takes: nats-server's default ``max_control_line``, which it does not announce. A longer
+#: line makes the server close the connection, so a message is refused before (a
+#: subscription skipped: no message could match it).
+MAX_CONTROL_LINE = 4096
+#: Room for the verb, the spaces and the size or sid on a control line.
+_LINE_ROOM = 32
 #: One PUB command: subject, payload size, payload.
 _PUB = b"PUB %b %d\r\n%b\r\n"
 #: A subject's route: its key (or why it is not a key's), and the id of the subscription
@@ -129,13 +139,21 @@ def _tokens_match(pattern: list[str], subject: list[str]) -> bool:
 class NatsBackend:
     """NATS core pub/sub as a :class:`~aiopubsub.bridges._backend.Backend`.
 
-    :param url: the NATS server URL (credentials in it are used: ``nats://user:pw@host``).
+    :param url: the NATS server URL (credentials in it are used: ``nats://user:pw@host``), or
+        a comma-separated list of them: each session connects to the first that answers.
     :param namespace: the first token of every subject.
     """
 
     broker = "nats"
     echoes = False
     faults: tuple[type[BaseException], ...] = (nats.errors.Error,)
+    #: Seconds between the client's ``PING``s, and how many may go unanswered: the
+    #: connection is given up at the next one, so a dead connection is noticed within
+    #: ``ping_interval * (max_outstanding_pings + 1)`` (12 s; nats-py's default is minutes),
+    #: and a server paused for less than ``ping_interval * max_outstanding_pings`` (8 s) is
+    #: waited for.
+    ping_interval = 4.0
+    max_outstanding_pings = 2
 
     def __init__(self, url: str, namespace: str) -> None:
         self._url = url
@@ -149,6 +167,8 @@ class NatsBackend:
         self._subjects: dict[Key, bytes] = {}
         self._deliver: Deliver | None = None
         self._reject: Reject | None = None
+        # The server's refusals of this batch's messages (permissions), in order.
+        self._denied: list[str] = []
 
     async def connect(self) -> None:
         """Connect without nats-py's own reconnecting (the bridge's job), and without echo.
@@ -159,6 +179,13 @@ class NatsBackend:
         attempts: list[Exception] = []
 
         async def on_error(exc: Exception) -> None:
+            text = str(exc)
+            if "permissions violation" in text.lower():  # The connection stays open.
+                if "publish" in text.lower():
+                    self._denied.append(text)  # Refused in publish(), after its flush.
+                else:
+                    _logger.warning("%s: %s", self.display_url, _excerpt(text))
+                return
             lost = self._lost
             if lost is None:
                 attempts.append(exc)  # While connecting: nats-py retries, then gives up.
@@ -177,13 +204,15 @@ class NatsBackend:
         client._aiopubsub_take = self._take
         try:
             await client.connect(
-                servers=[self._url],
+                servers=[server.strip() for server in self._url.split(",")],
                 allow_reconnect=False,
                 # One attempt (nats-py counts "more than 1"), none repeated after a wait.
                 max_reconnect_attempts=1,
                 reconnect_time_wait=0,
                 connect_timeout=3600,  # The bridge bounds connecting with its own timeout.
                 no_echo=True,
+                ping_interval=self.ping_interval,  # type: ignore[arg-type] # any number
+                max_outstanding_pings=self.max_outstanding_pings,
                 error_cb=on_error,
                 disconnected_cb=on_gone,
                 closed_cb=on_gone,
@@ -207,6 +236,8 @@ class NatsBackend:
         assert self._client is not None, "not connected"
         for pattern in patterns:
             subject = _subjects.subscription_of(self.namespace, pattern)
+            if len(subject) + _LINE_ROOM > MAX_CONTROL_LINE:
+                continue  # No subject it matches could be published either.
             subscription = await self._client.subscribe(subject)
             self._subs[pattern] = subscription
             self._tokens[subscription._id] = subject.split(".")
@@ -224,7 +255,8 @@ class NatsBackend:
 
     async def publish(self, batch: Sequence[tuple[Key, bytes]]) -> list[tuple[int, Exception]]:
         """Publish each message; return once the server has them all (a flush). A message
-        larger than the server's ``max_payload`` is refused (not sent).
+        larger than the server's ``max_payload``, or whose subject is too long for its
+        ``max_control_line`` (:data:`MAX_CONTROL_LINE`), is refused (not sent).
 
         The ``PUB`` commands are packed here into one write (nats-py's ``publish()`` costs
         several microseconds a message, more than the rest of the bridge's sending).
@@ -234,6 +266,7 @@ class NatsBackend:
         subjects = self._subjects
         refused: list[tuple[int, Exception]] = []
         limit = client.max_payload
+        self._denied.clear()
         packed = []
         size = 0
         for position, (key, data) in enumerate(batch):
@@ -250,11 +283,44 @@ class NatsBackend:
                     subjects.clear()
                 text = _subjects.subject_of(self.namespace, key)
                 subject = subjects[key] = text.encode("ascii")  # Tokens are ASCII.
+            if len(subject) + _LINE_ROOM > MAX_CONTROL_LINE:
+                error = ValueError(
+                    f"A subject of {len(subject)} bytes exceeds the NATS server's"
+                    f" max_control_line of {MAX_CONTROL_LINE} bytes (key {_excerpt(key)})"
+                )
+                refused.append((position, error))
+                continue
             packed.append(_PUB % (subject, len(data), data))
             size += len(data)
         if packed:
             await client.publish_packed(b"".join(packed), len(packed), size)
-        await client.flush_in_order()
+        await client.flush_in_order()  # The server's refusals come before its PONG.
+        if self._denied:
+            refused = sorted(refused + self._denials(batch, {p for p, _ in refused}))
+        return refused
+
+    def _denials(
+        self, batch: Sequence[tuple[Key, bytes]], skipped: set[int]
+    ) -> list[tuple[int, Exception]]:
+        """The messages of ``batch`` the server refused (``-ERR 'Permissions Violation for
+        Publish to "subject"'``, one per message), matched in order by subject."""
+        subjects = [
+            self._subjects.get(key) or _subjects.subject_of(self.namespace, key).encode("ascii")
+            for key, _ in batch
+        ]
+        refused: list[tuple[int, Exception]] = []
+        taken = set(skipped)
+        for text in self._denied:
+            quoted = re.search(r'"([^"]*)"', text)
+            subject = quoted.group(1).encode("ascii", "replace") if quoted else None
+            position = next(
+                (i for i, name in enumerate(subjects) if name == subject and i not in taken), None
+            )
+            if position is None:
+                _logger.warning("%s: %s", self.display_url, _excerpt(text))
+            else:
+                taken.add(position)
+                refused.append((position, nats.errors.Error(text)))
         return refused
 
     async def receive(self, deliver: Deliver, reject: Reject) -> None:
@@ -312,7 +378,8 @@ class NatsBridge(Bridge):
     guarantees and the other parameters.
 
     :param hub: the local hub.
-    :param url: the NATS server URL (``nats://``, ``tls://``, ``ws://`` or ``wss://``).
+    :param url: the NATS server URL (``nats://``, ``tls://``, ``ws://`` or ``wss://``), or a
+        comma-separated list of them.
     :param namespace: the first token of every subject; bridges join only within one
         namespace. It may not hold ``.``, ``*``, ``>`` or whitespace.
     :raises TypeError: if a value has the wrong type.

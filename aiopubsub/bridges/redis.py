@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -33,6 +34,7 @@ except ImportError as exc:  # pragma: no cover - tested in a subprocess
 
 from .. import Hub, Key
 from .._log import get_logger
+from .._tasks import cancel_and_wait, raise_first_failure
 from . import _channels, _settings
 from ._backend import BridgeConfigError, BridgeConnectionError, Deliver, Reject
 from ._bridge import Bridge, BridgeStatistics
@@ -78,6 +80,13 @@ _MAX_ROUTES = 65536
 #: What a channel's route is: the key (or why the channel is not a key's; ``None`` if no
 #: pattern subscribed now matches it), and the glob through which it is passed on.
 _Route = tuple[Key | ValueError | None, bytes | None]
+#: TCP keepalive where the platform has the options: first probe after 5 s of silence, then
+#: every 2 s, given up after 3 unanswered: a peer host gone is noticed in about 11 s.
+_KEEPALIVE = {
+    getattr(socket, name): value
+    for name, value in (("TCP_KEEPIDLE", 5), ("TCP_KEEPINTVL", 2), ("TCP_KEEPCNT", 3))
+    if hasattr(socket, name)
+}
 
 
 class RedisBackend:
@@ -90,6 +99,12 @@ class RedisBackend:
     broker = "redis"
     echoes = True
     faults: tuple[type[BaseException], ...] = (RedisError,)
+    #: Seconds of silence on the pub/sub connection after which it is asked for a ``PING``.
+    health_interval = 5.0
+    #: Seconds a ``PING``, or a batch of ``PUBLISH``, may wait for Redis's answer before the
+    #: session is given up: more than a paused server's few seconds, so a dead connection is
+    #: noticed within ``health_interval + health_timeout`` (15 s), not TCP's two hours.
+    health_timeout = 10.0
 
     def __init__(self, url: str, namespace: str) -> None:
         self._url = url
@@ -105,16 +120,25 @@ class RedisBackend:
         self._confirmed = asyncio.Event()
         self._routes: dict[bytes, _Route] = {}
         self._channels: dict[Key, bytes] = {}
+        # Whether the pub/sub connection spoke since the health check last looked; the
+        # event the check waits on after its PING.
+        self._heard = False
+        self._answered: asyncio.Event | None = None
 
     def _glob(self, pattern: Key) -> bytes:
         return _channels.glob_of(self.namespace, pattern).encode("utf-8", "surrogatepass")
 
     async def connect(self) -> None:
         """Open a client and a pub/sub connection, and check them with ``PING``."""
+        tcp = not self._url.startswith("unix:")  # A Unix socket takes no keepalive options.
+        keepalive: dict[str, Any] = {
+            "socket_keepalive": True,
+            "socket_keepalive_options": _KEEPALIVE,
+        }
         self._client = client = aioredis.Redis.from_url(
             self._url,
             retry=Retry(NoBackoff(), 0),  # Reconnecting is the bridge's job.
-            socket_keepalive=True,
+            **(keepalive if tcp else {}),
         )
         self._pubsub = client.pubsub()
         self._globs.clear()
@@ -166,8 +190,9 @@ class RedisBackend:
 
     async def publish(self, batch: Sequence[tuple[Key, bytes]]) -> list[tuple[int, Exception]]:
         """``PUBLISH`` each message, all written at once and then every reply read: one round
-        trip. Redis takes any size up to its ``proto-max-bulk-len`` (512 MB by default):
-        none is refused here.
+        trip. Redis takes any size up to its ``proto-max-bulk-len`` (512 MB by default); a
+        message it answers with an error (``NOPERM`` from an ACL, a size over that limit) is
+        refused, the others are sent: the connection stays in step, each reply being read.
 
         The commands are packed here (RESP is simple, and redis-py's packer costs more than
         the rest of the bridge's sending); the connection is redis-py's own.
@@ -184,22 +209,62 @@ class RedisBackend:
                 text = _channels.channel_of(self.namespace, key)
                 channel = channels[key] = text.encode("utf-8", "surrogatepass")
             packed.append(_PUBLISH % (len(channel), channel, len(data), data))
-        await sender.send_packed_command(b"".join(packed), check_health=False)
         read = sender.read_response
-        for _ in batch:
-            await read()  # Raises an error reply (as ResponseError).
-        return []
+        refused: list[tuple[int, Exception]] = []
+        # Bounded: a connection gone silent ends the session (the batch goes back).
+        async with asyncio.timeout(self.health_timeout):
+            await sender.send_packed_command(b"".join(packed), check_health=False)
+            for position in range(len(batch)):
+                try:
+                    await read()
+                except ResponseError as exc:  # This reply only, read whole: on to the next.
+                    refused.append((position, exc))
+        return refused
 
     async def receive(self, deliver: Deliver, reject: Reject) -> None:
-        """Read the subscription's replies until cancelled or a fault (which propagates).
+        """Read the subscription's replies until cancelled or a fault (which propagates),
+        while a health check asks a silent connection for a ``PING``: no answer within
+        :attr:`health_timeout` raises :exc:`TimeoutError`."""
+        tasks = [
+            asyncio.create_task(self._read(deliver, reject)),
+            asyncio.create_task(self._check_health()),
+        ]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            raise_first_failure(tasks)
+        finally:
+            await cancel_and_wait(tasks)
 
-        Raw replies (``parse_response``), not ``get_message()``: the backend keeps its own
-        subscription state, and skipping redis-py's per-message bookkeeping speeds it up.
-        """
+    async def _check_health(self) -> None:
+        pubsub = self._pubsub
+        assert pubsub is not None, "not connected"
+        while True:
+            self._heard = False
+            await asyncio.sleep(self.health_interval)
+            if self._heard:
+                continue
+            answered = self._answered = asyncio.Event()
+            try:
+                await pubsub.ping()
+                async with asyncio.timeout(self.health_timeout):
+                    await answered.wait()
+            except TimeoutError:
+                raise TimeoutError(
+                    f"Redis did not answer a PING within {self.health_timeout:g} s"
+                ) from None
+            finally:
+                self._answered = None
+
+    async def _read(self, deliver: Deliver, reject: Reject) -> None:
+        """Raw replies (``parse_response``), not ``get_message()``: the backend keeps its own
+        subscription state, and skipping redis-py's per-message bookkeeping speeds it up."""
         assert self._pubsub is not None, "not connected"
         parse, routes = self._pubsub.parse_response, self._routes
         while True:
             response = await parse(block=True)
+            self._heard = True
+            if self._answered is not None:
+                self._answered.set()
             if not isinstance(response, list) or not response:
                 continue  # A health-check reply, or nothing.
             kind = response[0]
@@ -310,11 +375,12 @@ class RedisBridge(Bridge):
         ``AIOPUBSUB_REDIS_BACKOFF_BASE``, ``AIOPUBSUB_REDIS_BACKOFF_CAP``,
         ``AIOPUBSUB_REDIS_CONNECT_TIMEOUT`` and ``AIOPUBSUB_BRIDGE_SECRET`` are optional; the
         values are checked as the parameters of the same names are. Any other name starting
-        with ``AIOPUBSUB_REDIS_`` or ``AIOPUBSUB_BRIDGE_``, or a near miss of a setting's
-        name (``AIOPUBSUB_NAMESPCE``), is a mistake: a misspelt setting would otherwise be
-        ignored without a word. The keys of a mapping, and for an object the names
-        :func:`dir` lists, are checked. The codec cannot be set here: it is code, not a
-        setting; pass it to the constructor.
+        with ``AIOPUBSUB_REDIS_`` or ``AIOPUBSUB_BRIDGE_``, under another broker's prefix
+        but read by no bridge (``AIOPUBSUB_NATS_SECRET``), holding a near miss of ``SECRET``
+        (``AIOPUBSUB_SECRET``), or a near miss of a setting's name (``AIOPUBSUB_NAMESPCE``),
+        is a mistake: a misspelt setting would otherwise be ignored without a word. The keys
+        of a mapping, and for an object the names :func:`dir` lists, are checked. The codec
+        cannot be set here: it is code, not a setting; pass it to the constructor.
 
         :raises BridgeConfigError: if a setting is missing, unknown or malformed; the message
             names it and says what a valid value looks like, or which settings exist.
