@@ -181,9 +181,16 @@ class HubCore:
 
     def _deliver_later(self) -> None:
         """Deliver what a lone callback published, now that its fan-out has ended."""
+        self._as_fan_out(self._deliver_pending)
+
+    def _as_fan_out(self, deliver: Callable[..., None], *args: Any) -> None:
+        """Run ``deliver(*args)`` as :meth:`publish` runs a fan-out: what is published meanwhile
+        waits for its end, then is delivered in order (publish() writes this out inline)."""
         self._ready = _BUSY
         try:
-            self._deliver_pending()
+            deliver(*args)
+            if self._pending:
+                self._deliver_pending()
         except BaseException:
             self._abandon_pending()
             raise

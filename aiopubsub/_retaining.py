@@ -164,17 +164,8 @@ class RetainingCore(HubCore):
         items = sorted(found.items(), key=_by_first)
         if self._ready == _BUSY:
             self._replay_to(target, items)
-            return len(items)
-        self._ready = _BUSY
-        try:
-            self._replay_to(target, items)
-            if self._pending:
-                self._deliver_pending()
-        except BaseException:
-            self._abandon_pending()
-            raise
-        finally:
-            self._ready = self._idle
+        else:
+            self._as_fan_out(self._replay_to, target, items)
         return len(items)
 
     def _replay_to(self, target: Target, items: list[tuple[Key, Any]]) -> None:
