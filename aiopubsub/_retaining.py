@@ -217,13 +217,23 @@ class RetainingCore(HubCore):
         try:
             await store.save_many(saves)
         except Exception as exc:  # noqa: BLE001 - reported, in-memory delivery goes on
-            self._store_failed(exc, saves[0][0], saves[0][1], len(saves))
+            # A store that knows which values failed says so (StoreWriteError); else the
+            # whole batch is taken as lost.
+            count = getattr(exc, "count", len(saves))
+            key = getattr(exc, "key", None)
+            message = next((m for k, m, _ in saves if k == key), None)
+            self._store_failed(exc, saves[0][0] if key is None else key, message, count)
 
     def _store_failed(self, exc: Exception, key: Key, message: Any, values: int = 1) -> None:
         self._store_errors += 1
         self._report(exc, ErrorContext(key, message, self._backing, kind="store"))
         if values > 1:
-            self._logger.warning("%d retained values were not saved to %r", values, self._backing)
+            self._logger.warning(
+                "%d retained values were not saved to %r, the first under %r",
+                values,
+                self._backing,
+                key,
+            )
 
     def _close_store_soon(self) -> None:
         """From :meth:`Hub.close`: write what is pending and close the store in a task, if a

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 from typing import Any
 
 import pytest
@@ -80,11 +81,22 @@ def test_retain_refuses_a_key_that_cannot_be_published(hub: Hub, key: Any) -> No
     assert hub.retained() == {}
 
 
-@pytest.mark.parametrize("ttl", [-1, -0.5, math.nan, math.inf])
+@pytest.mark.parametrize("ttl", [-1, -0.5, math.nan, math.inf, 1e9 + 1, 1e16, 1e308])
 def test_retain_refuses_a_bad_ttl_naming_it(hub: Hub, ttl: float) -> None:
-    with pytest.raises(ValueError, match=rf"^ttl must be a finite number .* got {ttl!r}$"):
+    with pytest.raises(
+        ValueError,
+        match=rf"^ttl must be a number of seconds from 0 to 1e\+09 .* got {re.escape(repr(ttl))}$",
+    ):
         hub.retain("a", 1, ttl=ttl)
     assert hub.retained() == {}
+
+
+def test_retain_refuses_a_huge_int_ttl_with_a_value_error(hub: Hub) -> None:
+    # float(10**400) would raise OverflowError: the range is checked first, on the int.
+    with pytest.raises(ValueError, match=r"^ttl must be .* got 10000000000000000000\.\.\."):
+        hub.retain("a", 1, ttl=10**400)
+    hub.retain("a", 1, ttl=10**9)  # The bound itself is accepted.
+    assert hub.retained() == {Key("a"): 1}
 
 
 @pytest.mark.parametrize("ttl", ["1", True, [1]])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import io
 import math
 import os
 import pickle
@@ -14,9 +15,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from .._key import WILDCARD, Key, matches
-from ._base import Retained
+from ._base import Retained, StoreWriteError
 
-__all__ = ["SQLiteStore", "StoreWriteError"]
+__all__ = ["SQLiteStore", "canonical_key"]
 
 _T = TypeVar("_T")
 
@@ -34,8 +35,39 @@ def _dumps(obj: object) -> bytes:
     return pickle.dumps(obj, 5)
 
 
-class StoreWriteError(OSError):
-    """Values handed to a store were not written; raised by the store's next call."""
+def _canonical_part(part: object) -> object:
+    # Equal parts (as dict keys) become the same plain value: True == 1 == 1.0.
+    if isinstance(part, str):
+        return str.__str__(part)
+    if isinstance(part, int):
+        return int.__int__(part)
+    if isinstance(part, float):
+        return int(part) if part.is_integer() else float.__float__(part)
+    if part is None or type(part) is bytes:
+        return part
+    if type(part) is tuple:
+        return tuple(_canonical_part(item) for item in part)
+    raise TypeError(
+        f"A key part of type {type(part).__name__} cannot be stored, got {part!r}: only str,"
+        " int, float, bytes, None and tuples of them have one encoding per value"
+    )
+
+
+def canonical_key(key: Key) -> bytes:
+    """The row id of ``key``: equal for two keys exactly when they are equal as dict keys
+    (``('a', 1)``, ``('a', True)`` and ``('a', 1.0)`` are one), whatever objects hold their
+    parts; it unpickles to a tuple of the parts.
+
+    :raises TypeError: if a part is not a ``str``, ``int``, ``float``, ``bytes``, ``None`` or a
+        tuple of them (the encoding of any other type may differ for equal values).
+    """
+    parts = tuple(_canonical_part(part) for part in key)
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, 5)
+    # No memo: a part repeated as the same object must be written as an equal copy is.
+    pickler.fast = True
+    pickler.dump(parts)
+    return buffer.getvalue()
 
 
 class SQLiteStore:
@@ -94,7 +126,8 @@ class SQLiteStore:
         self._wake = threading.Event()
         self._stopping = False
         self._closed = False
-        self._lost: list[tuple[int, BaseException]] = []
+        #: Failed writes: (rows, first key or None, error), raised by the next call.
+        self._lost: list[tuple[int, Key | None, BaseException]] = []
         self._done: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._thread = threading.Thread(target=self._run, name=f"SQLiteStore {self.path}")
         self._thread.daemon = True
@@ -114,11 +147,14 @@ class SQLiteStore:
         """Encode ``items`` now (a message changed later is stored as it was) and queue them
         for the next commit; returns at once.
 
-        :raises TypeError: after queuing the others, for values that cannot be pickled.
-        :raises StoreWriteError: if values queued earlier could not be written.
+        :raises StoreWriteError: after queuing the others, for values that cannot be pickled
+            (or whose key has a part of another type than ``str``, ``int``, ``float``,
+            ``bytes``, ``None`` or tuples of them); else, after queuing all of them, if values
+            queued earlier could not be written.
         :raises RuntimeError: if the store is closed.
         """
-        self._check()
+        if self._closed:
+            raise RuntimeError(f"{self!r} is closed")
         now = self.clock()
         # Rows flat, (key, message, expiry) after one another: a list of bytes and floats,
         # with no tuple per row for the garbage collector to count while they wait.
@@ -126,7 +162,7 @@ class SQLiteStore:
         refused: list[tuple[Key, Exception]] = []
         for key, message, ttl in items:
             try:
-                encoded_key, encoded = _dumps(tuple(key)), _dumps(message)
+                encoded_key, encoded = canonical_key(key), _dumps(message)
             except Exception as exc:  # noqa: BLE001 - pickle raises many kinds
                 refused.append((key, exc))
                 continue
@@ -135,10 +171,13 @@ class SQLiteStore:
             self._queue.append(rows)
         if refused:
             first, error = refused[0]
-            raise TypeError(
-                f"{len(refused)} retained values could not be pickled for {self!r}, the first"
-                f" under {first!r}: {error!r}"
+            raise StoreWriteError(
+                f"{len(refused)} of {len(items)} retained values could not be encoded for"
+                f" {self.path!r}, the first under {first!r}: {error!r}",
+                count=len(refused),
+                key=first,
             ) from error
+        self._raise_lost()
 
     async def load(self, key: Key) -> tuple[Any, float | None] | None:
         """See :meth:`Store.load`."""
@@ -185,10 +224,13 @@ class SQLiteStore:
         if self._lost:
             with self._lock:
                 lost, self._lost = self._lost, []
-            count = sum(n for n, _ in lost)
+            count = sum(n for n, _, _ in lost)
+            first = "" if lost[0][1] is None else f", the first under {lost[0][1]!r}"
             raise StoreWriteError(
-                f"{count} retained values were not written to {self.path!r}: {lost[0][1]!r}"
-            ) from lost[0][1]
+                f"{count} retained values were not written to {self.path!r}{first}: {lost[0][2]!r}",
+                count=count,
+                key=lost[0][1],
+            ) from lost[0][2]
 
     async def _call(self, function: Callable[[sqlite3.Connection], _T]) -> _T:
         self._check()
@@ -196,7 +238,11 @@ class SQLiteStore:
         with self._lock:
             self._queue.append((function, future))
         self._wake.set()
-        return await asyncio.wrap_future(future)
+        try:
+            return await asyncio.wrap_future(future)
+        except sqlite3.Error as exc:
+            # Named: a process may have several stores.
+            raise type(exc)(f"{exc} (in {self.path!r})") from exc
 
     # -- the writer thread --------------------------------------------------------------------
 
@@ -213,7 +259,6 @@ class SQLiteStore:
                 if self.clock() >= next_purge:
                     next_purge = self.clock() + _PURGE_EVERY
                     self._guarded(
-                        db,
                         lambda: db.execute(
                             "DELETE FROM retained WHERE expires <= ?", (self.clock(),)
                         ),
@@ -264,21 +309,22 @@ class SQLiteStore:
                 db.execute("ROLLBACK")
                 raise
 
-        self._guarded(db, write, len(rows) // 3)
+        self._guarded(write, len(rows) // 3, rows[0])
 
-    def _guarded(self, db: sqlite3.Connection, write: Callable[[], object], rows: int) -> None:
+    def _guarded(self, write: Callable[[], object], rows: int, first: object = None) -> None:
         try:
             write()
         except Exception as exc:  # noqa: BLE001 - raised by the store's next call
+            key = None if first is None else Key(*pickle.loads(first))  # type: ignore[arg-type]
             with self._lock:
-                self._lost.append((rows, exc))
+                self._lost.append((rows, key, exc))
 
     def _select(self, db: sqlite3.Connection, pattern: Key | None) -> list[Retained]:
         now = self.clock()
         if pattern is not None and WILDCARD not in pattern:
             cursor = db.execute(
                 "SELECT key, message, expires FROM retained WHERE key = ?",
-                (_dumps(tuple(pattern)),),
+                (canonical_key(pattern),),
             )
         else:
             cursor = db.execute("SELECT key, message, expires FROM retained")
