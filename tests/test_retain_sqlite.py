@@ -249,3 +249,34 @@ async def test_values_handed_over_after_a_failure_are_still_written(tmp_path: Pa
     assert await again.load_retained() == 2
     assert again.retained() == {Key("x", "b"): 2, Key("x", "c"): 3}
     await again.aclose()
+
+
+async def test_load_retained_does_not_bring_back_a_value_forgotten_since_start(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "retained.db"
+    hub = Hub(store=SQLiteStore(path))
+    hub.retain("k", "v")
+    hub.retain("kept", "w")
+    await hub.aclose()
+    again = Hub(store=SQLiteStore(path, flush_interval=5))
+    assert again.forget("k") == 0  # Its clear is still on its way to the file.
+    assert await again.load_retained() == 1
+    assert again.retained() == {Key("kept"): "w"}
+    await again.aclose()
+    assert rows(path) == 1
+
+
+async def test_max_retained_bounds_memory_in_front_of_a_persistent_store(tmp_path: Path) -> None:
+    path = tmp_path / "retained.db"
+    hub = Hub(store=SQLiteStore(path), max_retained=2)
+    for i in range(3):
+        hub.retain(("k", i), i)
+    assert hub.retained() == {Key("k", 1): 1, Key("k", 2): 2}
+    assert hub.statistics().evicted == 1
+    await hub.aclose()
+    assert rows(path) == 3  # Pushed out of memory, still in the file.
+    again = Hub(store=SQLiteStore(path), max_retained=2)
+    assert await again.load_retained() == 3
+    assert len(again.retained()) == 2
+    await again.aclose()
