@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -280,3 +281,31 @@ async def test_max_retained_bounds_memory_in_front_of_a_persistent_store(tmp_pat
     assert await again.load_retained() == 3
     assert len(again.retained()) == 2
     await again.aclose()
+
+
+async def test_a_file_that_cannot_be_opened_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "no such dir" / "retained.db"
+    with pytest.raises(
+        sqlite3.OperationalError, match=rf"^unable to open .*: {re.escape(repr(str(missing)))}$"
+    ):
+        SQLiteStore(missing)
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"garbage" * 1000)
+    with pytest.raises(
+        sqlite3.DatabaseError, match=rf"^file is not a database: {re.escape(repr(str(garbage)))}$"
+    ):
+        SQLiteStore(garbage)
+
+
+async def test_a_failed_read_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "retained.db"
+    store = SQLiteStore(path)
+    await store.flush()
+    await store.flush()  # The writer's first purge of expired rows is done: it cannot fail.
+    other = sqlite3.connect(path)
+    other.execute("DROP TABLE retained")
+    other.close()
+    pattern = rf"^no such table: retained \(in {re.escape(repr(str(path)))}\)$"
+    with pytest.raises(sqlite3.OperationalError, match=pattern):
+        await store.load_matching()
+    await store.aclose()

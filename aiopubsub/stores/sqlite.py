@@ -70,6 +70,18 @@ def canonical_key(key: Key) -> bytes:
     return buffer.getvalue()
 
 
+def _open(path: str) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute(_SCHEMA)
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
 class SQLiteStore:
     """Retained values kept in an SQLite file, so that they survive a restart.
 
@@ -91,7 +103,7 @@ class SQLiteStore:
     :param path: the database file (created if missing).
     :param flush_interval: seconds between two commits, > 0.
     :raises ValueError: if ``flush_interval`` is not a finite number > 0.
-    :raises sqlite3.Error: if the file cannot be opened as a database.
+    :raises sqlite3.Error: if the file cannot be opened as a database; the message names it.
     """
 
     def __init__(
@@ -111,15 +123,10 @@ class SQLiteStore:
         self.path = os.fspath(path)
         self.flush_interval = float(flush_interval)
         self.clock = clock
-        connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute(_SCHEMA)
-        except BaseException:
-            connection.close()
-            raise
-        self._connection = connection
+            self._connection = _open(self.path)
+        except sqlite3.Error as exc:
+            raise type(exc)(f"{exc}: {self.path!r}") from exc
         self._lock = threading.Lock()
         #: Queued work, in order: a flat list of rows to save, or a call with its future.
         self._queue: list[Any] = []
@@ -226,8 +233,13 @@ class SQLiteStore:
                 lost, self._lost = self._lost, []
             count = sum(n for n, _, _ in lost)
             first = "" if lost[0][1] is None else f", the first under {lost[0][1]!r}"
+            what = (
+                f"{count} retained values were not written to"
+                if count
+                else "Expired values could not be purged from"  # The only write of no rows.
+            )
             raise StoreWriteError(
-                f"{count} retained values were not written to {self.path!r}{first}: {lost[0][2]!r}",
+                f"{what} {self.path!r}{first}: {lost[0][2]!r}",
                 count=count,
                 key=lost[0][1],
             ) from lost[0][2]
