@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import concurrent.futures
-import io
 import math
 import os
 import pickle
@@ -41,7 +41,7 @@ def _canonical_part(part: object) -> object:
         return str.__str__(part)
     if isinstance(part, int):
         return int.__int__(part)
-    if isinstance(part, float):
+    if isinstance(part, float) and math.isfinite(part):
         return int(part) if part.is_integer() else float.__float__(part)
     if part is None or type(part) is bytes:
         return part
@@ -49,25 +49,31 @@ def _canonical_part(part: object) -> object:
         return tuple(_canonical_part(item) for item in part)
     raise TypeError(
         f"A key part of type {type(part).__name__} cannot be stored, got {part!r}: only str,"
-        " int, float, bytes, None and tuples of them have one encoding per value"
+        " int, finite float, bytes, None and tuples of them have one encoding per value"
     )
 
 
 def canonical_key(key: Key) -> bytes:
     """The row id of ``key``: equal for two keys exactly when they are equal as dict keys
     (``('a', 1)``, ``('a', True)`` and ``('a', 1.0)`` are one), whatever objects hold their
-    parts; it unpickles to a tuple of the parts.
+    parts: the ``repr`` of the tuple of its parts, normalised (read back with
+    :func:`ast.literal_eval`, which runs no code).
 
-    :raises TypeError: if a part is not a ``str``, ``int``, ``float``, ``bytes``, ``None`` or a
-        tuple of them (the encoding of any other type may differ for equal values).
+    :raises TypeError: if a part is not a ``str``, ``int``, finite ``float``, ``bytes``,
+        ``None`` or a tuple of them (the encoding of any other type may differ for equal
+        values).
     """
-    parts = tuple(_canonical_part(part) for part in key)
-    buffer = io.BytesIO()
-    pickler = pickle.Pickler(buffer, 5)
-    # No memo: a part repeated as the same object must be written as an equal copy is.
-    pickler.fast = True
-    pickler.dump(parts)
-    return buffer.getvalue()
+    for part in key:
+        kind = type(part)
+        if kind is not str and kind is not int:
+            break
+    else:  # The usual key, already canonical.
+        return tuple.__repr__(key).encode()
+    return repr(tuple(_canonical_part(part) for part in key)).encode()
+
+
+def _key_of(raw: bytes) -> Key:
+    return Key(*ast.literal_eval(raw.decode()))
 
 
 def _open(path: str) -> sqlite3.Connection:
@@ -94,8 +100,9 @@ class SQLiteStore:
     loop's thread can put it behind: :meth:`flush` waits for it); a power cut may lose the
     last transactions too, never the file.
 
-    Keys and messages are stored pickled, when handed over (the queue then holds only bytes,
-    which the garbage collector need not walk); a message that cannot be pickled is refused
+    Messages are stored pickled and keys as :func:`canonical_key` (one row per equal key),
+    when handed over (the queue then holds only bytes, which the garbage collector need not
+    walk); a message that cannot be pickled, or a key with a part of another type, is refused
     alone. Only open files that your own programs wrote: unpickling runs code.
     Expiry times are wall-clock (``clock``, by default :func:`time.time`), so that they keep
     their meaning across restarts.
@@ -327,7 +334,7 @@ class SQLiteStore:
         try:
             write()
         except Exception as exc:  # noqa: BLE001 - raised by the store's next call
-            key = None if first is None else Key(*pickle.loads(first))  # type: ignore[arg-type]
+            key = None if first is None else _key_of(first)  # type: ignore[arg-type]
             with self._lock:
                 self._lost.append((rows, key, exc))
 
@@ -344,7 +351,7 @@ class SQLiteStore:
         for raw_key, raw_message, expires in cursor:
             if expires is not None and expires <= now:
                 continue
-            key = Key(*pickle.loads(raw_key))
+            key = _key_of(raw_key)
             if pattern is None or matches(key, pattern):
                 ttl = None if expires is None else expires - now
                 found.append((key, pickle.loads(raw_message), ttl))
@@ -355,7 +362,7 @@ class SQLiteStore:
         cursor = db.execute("SELECT key, expires FROM retained")
         doomed, live = [], 0
         for raw_key, expires in cursor:
-            if pattern is None or matches(tuple(pickle.loads(raw_key)), pattern):
+            if pattern is None or matches(_key_of(raw_key), pattern):
                 doomed.append((raw_key,))
                 live += expires is None or expires > now
         db.execute("BEGIN")
