@@ -73,6 +73,12 @@ class Hub(RetainingCore):
     :param store: where retained values are kept (see :meth:`retain`): by default an unbounded
         :class:`~aiopubsub.stores.MemoryStore`; pass one with ``max_keys`` to bound it, or a
         persistent store (SQLite, Redis), written behind the values kept in memory.
+    :param max_retained: the most retained values kept in memory (``None``: no bound), for the
+        default store or in front of a persistent one (a value pushed out of memory stays in
+        the persistent store); with a :class:`~aiopubsub.stores.MemoryStore` pass its
+        ``max_keys`` instead.
+    :raises ValueError: if ``max_retained`` is not an int >= 1.
+    :raises TypeError: if ``max_retained`` is given with a :class:`~aiopubsub.stores.MemoryStore`.
     """
 
     def __init__(
@@ -82,8 +88,9 @@ class Hub(RetainingCore):
         on_error: ErrorHook | None = None,
         debug: bool | None = None,
         store: Store | None = None,
+        max_retained: int | None = None,
     ) -> None:
-        super().__init__(route_cache_size, on_error, store)
+        super().__init__(route_cache_size, on_error, store, max_retained)
         self._debug_setting = debug
         self._set_debug(bool(debug))
         self._loop: asyncio.AbstractEventLoop | None = None

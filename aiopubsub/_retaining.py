@@ -29,23 +29,41 @@ _CLOSING: set[asyncio.Task[None]] = set()
 class RetainingCore(HubCore):
     """The part of :class:`Hub` that retains values (see :meth:`retain`).
 
-    :param store: where values live: a :class:`MemoryStore` (the default, unbounded), or a
-        persistent :class:`Store`, written behind a default :class:`MemoryStore`.
+    :param store: where values live: a :class:`MemoryStore` (the default), or a persistent
+        :class:`Store`, written behind a :class:`MemoryStore`.
+    :param max_retained: the bound of that :class:`MemoryStore` (not with one passed in).
     """
 
     def __init__(
-        self, route_cache_size: int, on_error: ErrorHook | None, store: Store | None
+        self,
+        route_cache_size: int,
+        on_error: ErrorHook | None,
+        store: Store | None,
+        max_retained: int | None = None,
     ) -> None:
         super().__init__(route_cache_size, on_error)
-        if store is None or isinstance(store, MemoryStore):
-            self._values = MemoryStore() if store is None else store
+        if isinstance(store, MemoryStore):
+            if max_retained is not None:
+                raise TypeError(
+                    f"max_retained={max_retained!r} with {store!r}: pass max_keys to the"
+                    " MemoryStore instead"
+                )
+            self._values = store
             self._backing: Store | None = None
         else:
-            for method in ("save_many", "load_matching", "clear", "aclose"):
-                if not callable(getattr(store, method, None)):
-                    raise TypeError(f"store must be a Store, got {store!r} (no {method}())")
-            self._values = MemoryStore()
+            if store is not None:
+                for method in ("save_many", "load_matching", "clear", "aclose"):
+                    if not callable(getattr(store, method, None)):
+                        raise TypeError(f"store must be a Store, got {store!r} (no {method}())")
+            try:
+                self._values = MemoryStore(max_retained)
+            except ValueError:
+                raise ValueError(
+                    f"max_retained must be an int >= 1 or None, got {max_retained!r}"
+                ) from None
             self._backing = store
+        #: Patterns forgotten while load_retained() reads the store, or None.
+        self._forgotten: list[Key] | None = None
         self._unsaved: list[_Write] = []
         self._writer: asyncio.Task[None] | None = None
         self._store_errors = 0
@@ -108,28 +126,50 @@ class RetainingCore(HubCore):
         dropped = self._values.remove(within)
         if self._backing is not None:
             self._write_behind((within, None, _CLEAR))
+            if self._forgotten is not None:
+                self._forgotten.append(within)
         return dropped
 
     async def load_retained(self) -> int:
-        """Read the persistent store's live values into the hub (a value retained here since
-        the hub started is newer, and kept); return how many were taken. Nothing is published.
+        """Read the persistent store's live values into the hub; return how many were taken.
+        Nothing is published.
+
+        What was retained or forgotten here before is written to the store first, and what
+        is retained or forgotten while it reads is newer and wins: a value retained here is
+        kept, a forgotten one does not come back.
 
         A store's failure goes to ``on_error`` and this returns 0.
         """
         self._check_thread("load retained values")
         if self._backing is None:
             return 0
+        forgotten: list[Key] = []
+        self._forgotten = forgotten
         try:
+            await self._written()
             stored = await self._backing.load_matching(None)
         except Exception as exc:  # noqa: BLE001 - a store's failure is reported, not raised
             self._store_failed(exc, Key("*"), None)
             return 0
+        finally:
+            self._forgotten = None
         taken = 0
         for key, message, ttl in stored:
-            if not self._values.get(key)[0]:
-                self._values.put(key, message, ttl)
-                taken += 1
+            if self._values.get(key)[0] or any(matches(key, p) for p in forgotten):
+                continue
+            self._values.put(key, message, ttl)
+            taken += 1
         return taken
+
+    async def _written(self) -> None:
+        """Wait until the writes handed over so far have reached the persistent store."""
+        if self._unsaved and self._writer is None:
+            loop = asyncio.get_running_loop()
+            self._writer = loop.create_task(self._write_unsaved(), name="aiopubsub store writer")
+        writer = self._writer
+        if writer is not None and writer is not asyncio.current_task():
+            # Cancelling us leaves the writer running: it is not ours alone.
+            await asyncio.wait([writer])
 
     def _retention(self, key: Key, message: Any) -> tuple[bool, float | None]:
         """Whether ``message`` is the live retained value of ``key`` (the very object: a
@@ -169,7 +209,11 @@ class RetainingCore(HubCore):
         return len(items)
 
     def _replay_to(self, target: Target, items: list[tuple[Key, Any]]) -> None:
+        entry = self._values.entry
         for key, message in items:
+            live = entry(key)
+            if live is None or live[0] is not message:
+                continue  # Forgotten, expired or replaced since the replay began.
             try:
                 # target.call, read each time: a queue disconnected by its overflow is dead.
                 target.call(key, message)
@@ -217,13 +261,23 @@ class RetainingCore(HubCore):
         try:
             await store.save_many(saves)
         except Exception as exc:  # noqa: BLE001 - reported, in-memory delivery goes on
-            self._store_failed(exc, saves[0][0], saves[0][1], len(saves))
+            # A store that knows which values failed says so (StoreWriteError); else the
+            # whole batch is taken as lost.
+            count = getattr(exc, "count", len(saves))
+            key = getattr(exc, "key", None)
+            message = next((m for k, m, _ in saves if k == key), None)
+            self._store_failed(exc, saves[0][0] if key is None else key, message, count)
 
     def _store_failed(self, exc: Exception, key: Key, message: Any, values: int = 1) -> None:
         self._store_errors += 1
         self._report(exc, ErrorContext(key, message, self._backing, kind="store"))
         if values > 1:
-            self._logger.warning("%d retained values were not saved to %r", values, self._backing)
+            self._logger.warning(
+                "%d retained values were not saved to %r, the first under %r",
+                values,
+                self._backing,
+                key,
+            )
 
     def _close_store_soon(self) -> None:
         """From :meth:`Hub.close`: write what is pending and close the store in a task, if a

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 from typing import Any
 
 import pytest
@@ -80,11 +81,22 @@ def test_retain_refuses_a_key_that_cannot_be_published(hub: Hub, key: Any) -> No
     assert hub.retained() == {}
 
 
-@pytest.mark.parametrize("ttl", [-1, -0.5, math.nan, math.inf])
+@pytest.mark.parametrize("ttl", [-1, -0.5, math.nan, math.inf, 1e9 + 1, 1e16, 1e308])
 def test_retain_refuses_a_bad_ttl_naming_it(hub: Hub, ttl: float) -> None:
-    with pytest.raises(ValueError, match=rf"^ttl must be a finite number .* got {ttl!r}$"):
+    with pytest.raises(
+        ValueError,
+        match=rf"^ttl must be a number of seconds from 0 to 1e\+09 .* got {re.escape(repr(ttl))}$",
+    ):
         hub.retain("a", 1, ttl=ttl)
     assert hub.retained() == {}
+
+
+def test_retain_refuses_a_huge_int_ttl_with_a_value_error(hub: Hub) -> None:
+    # float(10**400) would raise OverflowError: the range is checked first, on the int.
+    with pytest.raises(ValueError, match=r"^ttl must be .* got 10000000000000000000\.\.\."):
+        hub.retain("a", 1, ttl=10**400)
+    hub.retain("a", 1, ttl=10**9)  # The bound itself is accepted.
+    assert hub.retained() == {Key("a"): 1}
 
 
 @pytest.mark.parametrize("ttl", ["1", True, [1]])
@@ -392,3 +404,66 @@ async def test_memory_store_is_a_store_too() -> None:
     assert await store.clear(Key("a", 1)) == 1
     assert await store.clear_all() == 1
     await store.aclose()
+
+
+def test_max_keys_evicts_an_expired_value_before_a_live_one() -> None:
+    now = [0.0]
+    hub = Hub(store=MemoryStore(max_keys=2, clock=lambda: now[0]))
+    hub.retain("a", 1)
+    hub.retain("b", 2, ttl=0.1)
+    now[0] = 0.5  # "b" is dead, not swept yet.
+    hub.retain("c", 3)
+    assert hub.retained() == {Key("a"): 1, Key("c"): 3}
+    statistics = hub.statistics()
+    assert (statistics.expired, statistics.evicted) == (1, 0)
+
+
+def test_a_replay_skips_values_forgotten_during_it(hub: Hub, subscriber: Subscriber) -> None:
+    for i in range(3):
+        hub.retain(("k", i), i)
+    got: list[Any] = []
+
+    def forget_all(key: Key, message: Any) -> None:
+        got.append(message)
+        hub.forget(("k", "*"))
+
+    subscriber.sync_subscribe(("k", "*"), forget_all, "cb", replay=True)
+    assert got == [0]
+    assert hub.retained() == {}
+
+
+def test_a_replay_skips_values_replaced_during_it(hub: Hub, subscriber: Subscriber) -> None:
+    hub.retain(("k", 0), 0)
+    hub.retain(("k", 2), 2)
+    got: list[tuple[Key, Any]] = []
+
+    def replace(key: Key, message: Any) -> None:
+        got.append((key, message))
+        if message == 0:
+            hub.retain(("k", 1), "new1")
+            hub.retain(("k", 2), "new2")
+
+    subscriber.sync_subscribe(("k", "*"), replace, "cb", replay=True)
+    # The old value of ("k", 2) is not delivered after its successor went out live.
+    assert got == [(Key("k", 0), 0), (Key("k", 1), "new1"), (Key("k", 2), "new2")]
+
+
+def test_max_retained_bounds_the_default_store() -> None:
+    hub = Hub(max_retained=2)
+    for i in range(3):
+        hub.retain(("k", i), i)
+    assert hub.retained() == {Key("k", 1): 1, Key("k", 2): 2}
+    assert hub.statistics().evicted == 1
+
+
+@pytest.mark.parametrize("bound", [0, -1, 1.5, True])
+def test_max_retained_refuses_a_bad_bound_naming_it(bound: Any) -> None:
+    with pytest.raises(
+        ValueError, match=rf"^max_retained must be an int >= 1 or None, got {bound!r}$"
+    ):
+        Hub(max_retained=bound)
+
+
+def test_max_retained_with_a_memory_store_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"^max_retained=2 with <MemoryStore .*: pass max_keys"):
+        Hub(store=MemoryStore(), max_retained=2)

@@ -12,6 +12,7 @@ from helpers import wait_until
 from redis_server import RedisServer, redis_server
 
 from aiopubsub import ErrorContext, Hub, Key
+from aiopubsub.stores import StoreWriteError
 from aiopubsub.stores.redis import RedisStore
 
 __all__ = ["redis_server"]  # the fixture, imported to be found
@@ -96,12 +97,17 @@ async def test_an_unsendable_key_is_a_store_error_and_the_rest_is_written(
     errors: list[tuple[BaseException, ErrorContext]] = []
     ns = namespace()
     hub = Hub(store=RedisStore(redis_server.url, ns), on_error=lambda e, c: errors.append((e, c)))
-    hub.retain(("x", None), 1)
     hub.retain(("x", "ok"), 2)
+    hub.retain(("x", None), 1)
+    hub.retain(("x", "set"), {1})  # The JSON codec refuses a set.
     await wait_until(lambda: errors)
     await hub.aclose()
-    assert isinstance(errors[0][0], TypeError)
-    assert str(errors[0][0]).startswith("1 retained values could not be written to")
+    exc, context = errors[0]
+    assert isinstance(exc, StoreWriteError)
+    assert exc.count == 2
+    assert str(exc).startswith("2 of 3 retained values could not be written to")
+    assert context.key == Key("x", None)
+    assert context.message == 1
     store = RedisStore(redis_server.url, ns)
     assert await store.load_matching() == [(Key("x", "ok"), 2, None)]
     await store.aclose()
@@ -130,3 +136,28 @@ async def test_redis_down_is_reported_and_delivery_goes_on() -> None:
 def test_a_bad_namespace_is_refused_naming_it(ns: Any) -> None:
     with pytest.raises(ValueError, match=r"^namespace must be a non-empty str .* got "):
         RedisStore("redis://127.0.0.1:1/0", ns)
+
+
+async def test_values_the_server_refuses_are_counted_one_by_one(redis_server: RedisServer) -> None:
+    errors: list[tuple[BaseException, ErrorContext]] = []
+    admin = RedisStore(redis_server.url, namespace())._client
+    hub = Hub(
+        store=RedisStore(redis_server.url, namespace()),
+        on_error=lambda e, c: errors.append((e, c)),
+    )
+    await admin.config_set("maxmemory", "1")  # Every SET is refused (OOM); a DEL is not.
+    try:
+        hub.retain(("gone",), 0, ttl=0)
+        hub.retain(("full",), 1)
+        await wait_until(lambda: errors)
+    finally:
+        await admin.config_set("maxmemory", "0")
+        await admin.aclose()
+    await hub.aclose()
+    exc, context = errors[0]
+    assert isinstance(exc, StoreWriteError)
+    assert exc.count == 1
+    assert str(exc).startswith("1 of 2 retained values could not be written to")
+    assert context.key == Key(
+        "full",
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -168,4 +169,143 @@ async def test_close_writes_what_is_pending_in_a_task(tmp_path: Path) -> None:
     await wait_until(lambda: store._done.done())
     store = SQLiteStore(path)
     assert await store.load_matching() == [(Key("a"), 1, None)]
+    await store.aclose()
+
+
+def rows(path: Path) -> int:
+    connection = sqlite3.connect(path)
+    try:
+        return int(connection.execute("SELECT count(*) FROM retained").fetchone()[0])
+    finally:
+        connection.close()
+
+
+async def test_equal_keys_are_one_row_whatever_objects_hold_their_parts(tmp_path: Path) -> None:
+    path = tmp_path / "retained.db"
+    store = SQLiteStore(path)
+    hub = Hub(store=store)
+    same = "temp"
+    copy = "".join(["te", "mp"])  # Equal to `same`, another object.
+    hub.retain(Key("room", same, same), "old")  # Pickled, the repeated object is a memo ref.
+    await written(hub)
+    await store.flush()
+    hub.retain(Key("room", same, copy), "new")
+    hub.retain(("a", 1), "int")
+    hub.retain(("a", True), "bool")  # True == 1: the same dict key, so the same row.
+    hub.retain(("a", 2.0), "float")  # Likewise 2.0 == 2.
+    hub.retain(("a", 2), "int again")
+    await hub.aclose()
+    assert rows(path) == 3
+    again = Hub(store=SQLiteStore(path))
+    assert await again.load_retained() == 3
+    assert again.retained() == {
+        Key("a", 1): "bool",
+        Key("a", 2): "int again",
+        Key("room", "temp", "temp"): "new",
+    }
+    await again.aclose()
+
+
+async def test_a_key_part_without_one_encoding_is_refused_and_counted(tmp_path: Path) -> None:
+    path = tmp_path / "retained.db"
+    errors: list[tuple[BaseException, ErrorContext]] = []
+    hub = Hub(store=SQLiteStore(path), on_error=lambda exc, context: errors.append((exc, context)))
+    hub.retain(("ok",), 1)
+    hub.retain(("set", frozenset({1})), 2)
+    await hub.aclose()
+    assert hub.statistics().store_errors == 1
+    exc, context = errors[0]
+    assert isinstance(exc, StoreWriteError)
+    assert exc.count == 1
+    assert str(exc).startswith(f"1 of 2 retained values could not be encoded for {str(path)!r}")
+    assert context.key == Key("set", frozenset({1}))
+    assert context.message == 2
+    assert rows(path) == 1
+
+
+async def test_values_handed_over_after_a_failure_are_still_written(tmp_path: Path) -> None:
+    path = tmp_path / "retained.db"
+    errors: list[tuple[BaseException, ErrorContext]] = []
+    store = SQLiteStore(path, flush_interval=0.01)
+    hub = Hub(store=store, on_error=lambda exc, context: errors.append((exc, context)))
+    other = sqlite3.connect(path)
+    other.execute("DROP TABLE retained")
+    hub.retain(("x", "a"), 1)
+    await written(hub)
+    await store.flush()  # The write of "a" has failed by now.
+    other.execute(
+        "CREATE TABLE retained (key BLOB PRIMARY KEY, message BLOB NOT NULL, expires REAL)"
+    )
+    other.close()
+    hub.retain(("x", "b"), 2)
+    hub.retain(("x", "c"), 3)  # The failure of "a" is reported with this batch: not lost.
+    await wait_until(lambda: errors)
+    await hub.aclose()
+    assert len(errors) == 1
+    exc, context = errors[0]
+    assert isinstance(exc, StoreWriteError)
+    assert exc.count == 1
+    assert context.key == Key("x", "a")
+    again = Hub(store=SQLiteStore(path))
+    assert await again.load_retained() == 2
+    assert again.retained() == {Key("x", "b"): 2, Key("x", "c"): 3}
+    await again.aclose()
+
+
+async def test_load_retained_does_not_bring_back_a_value_forgotten_since_start(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "retained.db"
+    hub = Hub(store=SQLiteStore(path))
+    hub.retain("k", "v")
+    hub.retain("kept", "w")
+    await hub.aclose()
+    again = Hub(store=SQLiteStore(path, flush_interval=5))
+    assert again.forget("k") == 0  # Its clear is still on its way to the file.
+    assert await again.load_retained() == 1
+    assert again.retained() == {Key("kept"): "w"}
+    await again.aclose()
+    assert rows(path) == 1
+
+
+async def test_max_retained_bounds_memory_in_front_of_a_persistent_store(tmp_path: Path) -> None:
+    path = tmp_path / "retained.db"
+    hub = Hub(store=SQLiteStore(path), max_retained=2)
+    for i in range(3):
+        hub.retain(("k", i), i)
+    assert hub.retained() == {Key("k", 1): 1, Key("k", 2): 2}
+    assert hub.statistics().evicted == 1
+    await hub.aclose()
+    assert rows(path) == 3  # Pushed out of memory, still in the file.
+    again = Hub(store=SQLiteStore(path), max_retained=2)
+    assert await again.load_retained() == 3
+    assert len(again.retained()) == 2
+    await again.aclose()
+
+
+async def test_a_file_that_cannot_be_opened_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "no such dir" / "retained.db"
+    with pytest.raises(
+        sqlite3.OperationalError, match=rf"^unable to open .*: {re.escape(repr(str(missing)))}$"
+    ):
+        SQLiteStore(missing)
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"garbage" * 1000)
+    with pytest.raises(
+        sqlite3.DatabaseError, match=rf"^file is not a database: {re.escape(repr(str(garbage)))}$"
+    ):
+        SQLiteStore(garbage)
+
+
+async def test_a_failed_read_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "retained.db"
+    store = SQLiteStore(path)
+    await store.flush()
+    await store.flush()  # The writer's first purge of expired rows is done: it cannot fail.
+    other = sqlite3.connect(path)
+    other.execute("DROP TABLE retained")
+    other.close()
+    pattern = rf"^no such table: retained \(in {re.escape(repr(str(path)))}\)$"
+    with pytest.raises(sqlite3.OperationalError, match=pattern):
+        await store.load_matching()
     await store.aclose()

@@ -59,6 +59,7 @@ import secrets
 from typing import Any, Final
 
 from .. import Key
+from ..stores._base import MAX_TTL
 
 __all__ = [
     "MAX_GAP",
@@ -384,13 +385,14 @@ def retention(envelope: dict[str, Any]) -> tuple[bool, float | None]:
     """``(retained, ttl)`` of an envelope :func:`open_envelope` accepted: whether the message
     is to be retained, and for how many seconds (``None``: no expiry).
 
-    :raises EnvelopeError: if its ``"r"`` is neither ``None`` nor a finite number >= 0.
+    :raises EnvelopeError: if its ``"r"`` is neither ``None`` nor a number from 0 to
+        :data:`~aiopubsub.stores._base.MAX_TTL` (what ``retain()`` accepts).
     """
     if "r" not in envelope:
         return False, None
     ttl = envelope["r"]
     if ttl is None:
         return True, None
-    if type(ttl) not in (int, float) or not 0 <= ttl < float("inf"):
+    if type(ttl) not in (int, float) or not 0 <= ttl <= MAX_TTL:
         raise EnvelopeError(f"Malformed retention time {excerpt(ttl)}")
     return True, float(ttl)

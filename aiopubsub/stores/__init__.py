@@ -4,7 +4,7 @@ imported on their own so that the core needs nothing beyond the standard library
 
 from __future__ import annotations
 
-from ._base import Store, check_ttl, key_order
+from ._base import Store, StoreWriteError, check_ttl, key_order
 from .memory import MemoryStore
 
-__all__ = ["MemoryStore", "Store", "check_ttl", "key_order"]
+__all__ = ["MemoryStore", "Store", "StoreWriteError", "check_ttl", "key_order"]

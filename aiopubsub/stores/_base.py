@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Hashable, Sequence
 from typing import Any, Protocol
 
 from .._key import Key
 
-__all__ = ["Retained", "Store", "check_ttl", "key_order"]
+__all__ = ["MAX_TTL", "Retained", "Store", "StoreWriteError", "check_ttl", "key_order"]
+
+#: The longest TTL accepted, in seconds (about 31 years): beyond it no store can keep the
+#: deadline exactly (Redis counts milliseconds in 64 bits, SQLite adds it to the clock).
+MAX_TTL = 1e9
 
 #: One retained value as stores hand it over: ``(key, message, ttl)``, where ``ttl`` is the
 #: seconds it has left to live, or ``None`` if it never expires.
 Retained = tuple[Key, Any, float | None]
+
+
+class StoreWriteError(OSError):
+    """Values handed to a store were not written (or could not be encoded for it).
+
+    :ivar count: how many values were not written.
+    :ivar key: the key of the first of them, if known.
+    """
+
+    def __init__(self, message: str, *, count: int, key: Key | None = None) -> None:
+        super().__init__(message)
+        self.count = count
+        self.key = key
 
 
 class Store(Protocol):
@@ -50,17 +66,25 @@ def check_ttl(ttl: object) -> float | None:
     """Return ``ttl`` as seconds to live (``None``: forever).
 
     :raises TypeError: if ``ttl`` is not a real number or ``None``.
-    :raises ValueError: if ``ttl`` is negative, NaN or infinite; the message names it.
+    :raises ValueError: if ``ttl`` is negative, NaN, infinite or above :data:`MAX_TTL`; the
+        message names it.
     """
     if ttl is None:
         return None
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):
         raise TypeError(f"ttl must be a number of seconds or None, got {ttl!r}")
-    if not math.isfinite(ttl) or ttl < 0:
+    # Compared before any float(): an int too large for a float raises no OverflowError here.
+    if not (0 <= ttl <= MAX_TTL):  # NaN fails this too.
         raise ValueError(
-            f"ttl must be a finite number of seconds >= 0 (None: never expires), got {ttl!r}"
+            f"ttl must be a number of seconds from 0 to {MAX_TTL:.0e} (None: never expires),"
+            f" got {_short(ttl)}"
         )
     return float(ttl)
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...{text[-8:]} ({len(text)} digits)"
 
 
 def _part_order(part: Hashable) -> tuple[int, Any, str]:

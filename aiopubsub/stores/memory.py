@@ -23,7 +23,8 @@ class MemoryStore:
     A value whose TTL has passed is dead at once: no read returns it (lazy expiry); a sweep,
     at most every ``sweep_interval`` seconds during :meth:`put` (and on :meth:`sweep`),
     frees the memory of those nobody read. Both count in :attr:`expired`. Beyond ``max_keys``
-    values, the one retained longest ago goes, counted in :attr:`evicted`.
+    values, the expired ones go first, then the one retained longest ago, counted in
+    :attr:`evicted`.
 
     The synchronous methods are the hub's; the ``async`` ones make this a
     :class:`~aiopubsub.stores.Store` too.
@@ -95,6 +96,8 @@ class MemoryStore:
 
     def _evict(self) -> None:
         values = self._values
+        if self._deadlines:
+            self._sweep(self.clock())  # The dead go first: a live value keeps its slot.
         while len(values) > self.max_keys:  # type: ignore[operator]
             key = next(iter(values))
             deadline = values.pop(key)[1]

@@ -16,7 +16,7 @@ except ImportError as exc:  # pragma: no cover - tested in a subprocess
 from .._key import WILDCARD, Key, matches
 from ..bridges._channels import NAMESPACE_FORBIDDEN, SEPARATOR, channel_of, glob_of, key_of
 from ..bridges._codec import Codec, JsonCodec
-from ._base import Retained
+from ._base import Retained, StoreWriteError
 
 __all__ = ["RedisStore"]
 
@@ -65,12 +65,14 @@ class RedisStore:
     async def save_many(self, items: Sequence[Retained]) -> None:
         """Write ``items`` in one pipeline, in order.
 
-        :raises TypeError: after writing the others, for values whose key has a part that is
-            neither ``str`` nor ``int``, or whose message the codec refuses.
-        :raises redis.RedisError: if the server cannot be reached.
+        :raises StoreWriteError: after writing the others, for values whose key has a part
+            that is neither ``str`` nor ``int``, whose message the codec refuses, or that the
+            server refused; its ``count`` is how many, its ``key`` the first one's.
+        :raises redis.RedisError: if the server cannot be reached (nothing is written).
         """
         pipe = self._client.pipeline(transaction=False)
-        refused: list[tuple[Key, Exception]] = []
+        refused: list[tuple[Key, BaseException]] = []
+        sent: list[Key] = []
         for key, message, ttl in items:
             try:
                 name = channel_of(self.namespace, key)
@@ -78,18 +80,26 @@ class RedisStore:
             except (TypeError, ValueError) as exc:
                 refused.append((key, exc))
                 continue
+            sent.append(key)
             if ttl is None:
                 pipe.set(name, data)
             elif ttl > 0:
                 pipe.set(name, data, px=max(1, math.ceil(ttl * 1000)))
             else:
                 pipe.delete(name)  # Dead on arrival.
-        await pipe.execute()
+        if sent:
+            # Each command's error comes back in its place: only those values are lost.
+            replies = await pipe.execute(raise_on_error=False)
+            refused += [
+                (key, reply) for key, reply in zip(sent, replies) if isinstance(reply, Exception)
+            ]
         if refused:
             first, error = refused[0]
-            raise TypeError(
-                f"{len(refused)} retained values could not be written to {self!r}, the first"
-                f" under {first!r}: {error}"
+            raise StoreWriteError(
+                f"{len(refused)} of {len(items)} retained values could not be written to"
+                f" {self!r}, the first under {first!r}: {error}",
+                count=len(refused),
+                key=first,
             ) from error
 
     async def load(self, key: Key) -> tuple[Any, float | None] | None:

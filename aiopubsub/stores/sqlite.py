@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import concurrent.futures
 import math
@@ -14,9 +15,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from .._key import WILDCARD, Key, matches
-from ._base import Retained
+from ._base import Retained, StoreWriteError
 
-__all__ = ["SQLiteStore", "StoreWriteError"]
+__all__ = ["SQLiteStore", "canonical_key"]
 
 _T = TypeVar("_T")
 
@@ -34,8 +35,57 @@ def _dumps(obj: object) -> bytes:
     return pickle.dumps(obj, 5)
 
 
-class StoreWriteError(OSError):
-    """Values handed to a store were not written; raised by the store's next call."""
+def _canonical_part(part: object) -> object:
+    # Equal parts (as dict keys) become the same plain value: True == 1 == 1.0.
+    if isinstance(part, str):
+        return str.__str__(part)
+    if isinstance(part, int):
+        return int.__int__(part)
+    if isinstance(part, float) and math.isfinite(part):
+        return int(part) if part.is_integer() else float.__float__(part)
+    if part is None or type(part) is bytes:
+        return part
+    if type(part) is tuple:
+        return tuple(_canonical_part(item) for item in part)
+    raise TypeError(
+        f"A key part of type {type(part).__name__} cannot be stored, got {part!r}: only str,"
+        " int, finite float, bytes, None and tuples of them have one encoding per value"
+    )
+
+
+def canonical_key(key: Key) -> bytes:
+    """The row id of ``key``: equal for two keys exactly when they are equal as dict keys
+    (``('a', 1)``, ``('a', True)`` and ``('a', 1.0)`` are one), whatever objects hold their
+    parts: the ``repr`` of the tuple of its parts, normalised (read back with
+    :func:`ast.literal_eval`, which runs no code).
+
+    :raises TypeError: if a part is not a ``str``, ``int``, finite ``float``, ``bytes``,
+        ``None`` or a tuple of them (the encoding of any other type may differ for equal
+        values).
+    """
+    for part in key:
+        kind = type(part)
+        if kind is not str and kind is not int:
+            break
+    else:  # The usual key, already canonical.
+        return tuple.__repr__(key).encode()
+    return repr(tuple(_canonical_part(part) for part in key)).encode()
+
+
+def _key_of(raw: bytes) -> Key:
+    return Key(*ast.literal_eval(raw.decode()))
+
+
+def _open(path: str) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute(_SCHEMA)
+    except BaseException:
+        connection.close()
+        raise
+    return connection
 
 
 class SQLiteStore:
@@ -50,8 +100,9 @@ class SQLiteStore:
     loop's thread can put it behind: :meth:`flush` waits for it); a power cut may lose the
     last transactions too, never the file.
 
-    Keys and messages are stored pickled, when handed over (the queue then holds only bytes,
-    which the garbage collector need not walk); a message that cannot be pickled is refused
+    Messages are stored pickled and keys as :func:`canonical_key` (one row per equal key),
+    when handed over (the queue then holds only bytes, which the garbage collector need not
+    walk); a message that cannot be pickled, or a key with a part of another type, is refused
     alone. Only open files that your own programs wrote: unpickling runs code.
     Expiry times are wall-clock (``clock``, by default :func:`time.time`), so that they keep
     their meaning across restarts.
@@ -59,7 +110,7 @@ class SQLiteStore:
     :param path: the database file (created if missing).
     :param flush_interval: seconds between two commits, > 0.
     :raises ValueError: if ``flush_interval`` is not a finite number > 0.
-    :raises sqlite3.Error: if the file cannot be opened as a database.
+    :raises sqlite3.Error: if the file cannot be opened as a database; the message names it.
     """
 
     def __init__(
@@ -79,22 +130,18 @@ class SQLiteStore:
         self.path = os.fspath(path)
         self.flush_interval = float(flush_interval)
         self.clock = clock
-        connection = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute(_SCHEMA)
-        except BaseException:
-            connection.close()
-            raise
-        self._connection = connection
+            self._connection = _open(self.path)
+        except sqlite3.Error as exc:
+            raise type(exc)(f"{exc}: {self.path!r}") from exc
         self._lock = threading.Lock()
         #: Queued work, in order: a flat list of rows to save, or a call with its future.
         self._queue: list[Any] = []
         self._wake = threading.Event()
         self._stopping = False
         self._closed = False
-        self._lost: list[tuple[int, BaseException]] = []
+        #: Failed writes: (rows, first key or None, error), raised by the next call.
+        self._lost: list[tuple[int, Key | None, BaseException]] = []
         self._done: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._thread = threading.Thread(target=self._run, name=f"SQLiteStore {self.path}")
         self._thread.daemon = True
@@ -114,11 +161,14 @@ class SQLiteStore:
         """Encode ``items`` now (a message changed later is stored as it was) and queue them
         for the next commit; returns at once.
 
-        :raises TypeError: after queuing the others, for values that cannot be pickled.
-        :raises StoreWriteError: if values queued earlier could not be written.
+        :raises StoreWriteError: after queuing the others, for values that cannot be pickled
+            (or whose key has a part of another type than ``str``, ``int``, ``float``,
+            ``bytes``, ``None`` or tuples of them); else, after queuing all of them, if values
+            queued earlier could not be written.
         :raises RuntimeError: if the store is closed.
         """
-        self._check()
+        if self._closed:
+            raise RuntimeError(f"{self!r} is closed")
         now = self.clock()
         # Rows flat, (key, message, expiry) after one another: a list of bytes and floats,
         # with no tuple per row for the garbage collector to count while they wait.
@@ -126,7 +176,7 @@ class SQLiteStore:
         refused: list[tuple[Key, Exception]] = []
         for key, message, ttl in items:
             try:
-                encoded_key, encoded = _dumps(tuple(key)), _dumps(message)
+                encoded_key, encoded = canonical_key(key), _dumps(message)
             except Exception as exc:  # noqa: BLE001 - pickle raises many kinds
                 refused.append((key, exc))
                 continue
@@ -135,10 +185,13 @@ class SQLiteStore:
             self._queue.append(rows)
         if refused:
             first, error = refused[0]
-            raise TypeError(
-                f"{len(refused)} retained values could not be pickled for {self!r}, the first"
-                f" under {first!r}: {error!r}"
+            raise StoreWriteError(
+                f"{len(refused)} of {len(items)} retained values could not be encoded for"
+                f" {self.path!r}, the first under {first!r}: {error!r}",
+                count=len(refused),
+                key=first,
             ) from error
+        self._raise_lost()
 
     async def load(self, key: Key) -> tuple[Any, float | None] | None:
         """See :meth:`Store.load`."""
@@ -185,10 +238,18 @@ class SQLiteStore:
         if self._lost:
             with self._lock:
                 lost, self._lost = self._lost, []
-            count = sum(n for n, _ in lost)
+            count = sum(n for n, _, _ in lost)
+            first = "" if lost[0][1] is None else f", the first under {lost[0][1]!r}"
+            what = (
+                f"{count} retained values were not written to"
+                if count
+                else "Expired values could not be purged from"  # The only write of no rows.
+            )
             raise StoreWriteError(
-                f"{count} retained values were not written to {self.path!r}: {lost[0][1]!r}"
-            ) from lost[0][1]
+                f"{what} {self.path!r}{first}: {lost[0][2]!r}",
+                count=count,
+                key=lost[0][1],
+            ) from lost[0][2]
 
     async def _call(self, function: Callable[[sqlite3.Connection], _T]) -> _T:
         self._check()
@@ -196,7 +257,11 @@ class SQLiteStore:
         with self._lock:
             self._queue.append((function, future))
         self._wake.set()
-        return await asyncio.wrap_future(future)
+        try:
+            return await asyncio.wrap_future(future)
+        except sqlite3.Error as exc:
+            # Named: a process may have several stores.
+            raise type(exc)(f"{exc} (in {self.path!r})") from exc
 
     # -- the writer thread --------------------------------------------------------------------
 
@@ -213,7 +278,6 @@ class SQLiteStore:
                 if self.clock() >= next_purge:
                     next_purge = self.clock() + _PURGE_EVERY
                     self._guarded(
-                        db,
                         lambda: db.execute(
                             "DELETE FROM retained WHERE expires <= ?", (self.clock(),)
                         ),
@@ -264,21 +328,22 @@ class SQLiteStore:
                 db.execute("ROLLBACK")
                 raise
 
-        self._guarded(db, write, len(rows) // 3)
+        self._guarded(write, len(rows) // 3, rows[0])
 
-    def _guarded(self, db: sqlite3.Connection, write: Callable[[], object], rows: int) -> None:
+    def _guarded(self, write: Callable[[], object], rows: int, first: object = None) -> None:
         try:
             write()
         except Exception as exc:  # noqa: BLE001 - raised by the store's next call
+            key = None if first is None else _key_of(first)  # type: ignore[arg-type]
             with self._lock:
-                self._lost.append((rows, exc))
+                self._lost.append((rows, key, exc))
 
     def _select(self, db: sqlite3.Connection, pattern: Key | None) -> list[Retained]:
         now = self.clock()
         if pattern is not None and WILDCARD not in pattern:
             cursor = db.execute(
                 "SELECT key, message, expires FROM retained WHERE key = ?",
-                (_dumps(tuple(pattern)),),
+                (canonical_key(pattern),),
             )
         else:
             cursor = db.execute("SELECT key, message, expires FROM retained")
@@ -286,7 +351,7 @@ class SQLiteStore:
         for raw_key, raw_message, expires in cursor:
             if expires is not None and expires <= now:
                 continue
-            key = Key(*pickle.loads(raw_key))
+            key = _key_of(raw_key)
             if pattern is None or matches(key, pattern):
                 ttl = None if expires is None else expires - now
                 found.append((key, pickle.loads(raw_message), ttl))
@@ -297,7 +362,7 @@ class SQLiteStore:
         cursor = db.execute("SELECT key, expires FROM retained")
         doomed, live = [], 0
         for raw_key, expires in cursor:
-            if pattern is None or matches(tuple(pickle.loads(raw_key)), pattern):
+            if pattern is None or matches(_key_of(raw_key), pattern):
                 doomed.append((raw_key,))
                 live += expires is None or expires > now
         db.execute("BEGIN")
