@@ -8,8 +8,14 @@ from collections.abc import Callable, Iterator, Mapping
 
 import helpers
 import pytest
+from hypothesis import settings
 
 import aiopubsub
+
+# Property tests are deterministic and untimed everywhere: a fixed seed (no example database),
+# and no per-example deadline, which a loaded two-core machine would otherwise trip now and then.
+settings.register_profile("aiopubsub", deadline=None, derandomize=True, database=None)
+settings.load_profile("aiopubsub")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
