@@ -177,14 +177,14 @@ async def sqlite_rate(n: int) -> tuple[float, LagMonitor]:
 
 async def redis_rate(n: int) -> float | None:
     try:
-        from bench_redis import start_redis
+        from bench_bridges import start
 
         from aiopubsub.stores.redis import RedisStore
     except ImportError as exc:
         print(f"redis: skipped ({exc})")
         return None
     with tempfile.TemporaryDirectory() as directory:
-        server, url = start_redis(directory)
+        server, url = start("redis", directory)
         try:
             hub = Hub(store=RedisStore(url, "bench"))
             t0 = time.perf_counter()

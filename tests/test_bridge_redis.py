@@ -636,12 +636,6 @@ def test_bridge_example_redis_price_feed_runs(redis_server: RedisServer) -> None
     assert f"trader: done, {len(prices)} prices received" in done.stdout, done.stdout
 
 
-def test_bench_redis_quick_reports_the_ratio(redis_server: RedisServer) -> None:
-    done = run_python("-W", "error", str(ROOT / "benchmarks" / "bench_redis.py"), "--quick")
-    assert done.returncode == 0, done.stderr
-    assert re.search(r"^  bridge / single: \d+\.\dx$", done.stdout, re.MULTILINE), done.stdout
-
-
 # -- exact key semantics through Redis --------------------------------------------------------
 
 
