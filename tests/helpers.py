@@ -4,6 +4,7 @@ the event loop under test, other threads and child processes."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from aiopubsub import Key, SlowConsumerError, Subscriber, SubscriberClosedError
+from aiopubsub import Hub, Key, SlowConsumerError, Subscriber, SubscriberClosedError
 
 T = TypeVar("T")
 Tag = TypeVar("Tag")
@@ -235,3 +236,27 @@ def run_python(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[
         timeout=timeout,
         check=False,
     )
+
+
+# -- bridges ------------------------------------------------------------------------------------
+
+_namespaces = itertools.count()
+
+
+def fresh_namespace() -> str:
+    """A bridge namespace no other test uses: tests share one broker server per module."""
+    return f"test{os.getpid()}-{next(_namespaces)}"
+
+
+def collector(hub: Hub, pattern: tuple[Any, ...], name: str) -> list[tuple[Key, Any]]:
+    """A list that a sync listener on ``pattern`` fills with what ``hub`` delivers (the hub's
+    own meta-events only if ``pattern`` starts with ``'Hub'``)."""
+    received: list[tuple[Key, Any]] = []
+    meta = pattern[0] == "Hub"
+
+    def collect(key: Key, message: Any) -> None:
+        if meta or key[0] != "Hub":
+            received.append((key, message))
+
+    Subscriber(hub, name).add_sync_listener(Key(*pattern), collect)
+    return received

@@ -4,13 +4,11 @@ guarantees, whatever carries its messages."""
 from __future__ import annotations
 
 import asyncio
-import itertools
-import os
 import re
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 import nats
 import pytest
 import redis.asyncio as aioredis
+from helpers import ROOT, WAIT, collector, fresh_namespace, python_env, wait_until
 from nats_server import NatsServer, require_nats_server, started_nats_server
 from redis_server import RedisServer, require_redis_server, started_redis_server
 
@@ -32,16 +31,8 @@ from aiopubsub.bridges._wire import MAX_GAP, MAX_JUMP
 from aiopubsub.bridges.nats import NatsBridge
 from aiopubsub.bridges.redis import RedisBridge
 
-ROOT = Path(__file__).resolve().parent.parent
 FORK_PEER = Path(__file__).resolve().parent / "bridge_fork_peer.py"
-#: Bound of every wait on a broker: generous for a loaded CI machine.
-WAIT = 10.0
-_namespaces = itertools.count()
 Server = RedisServer | NatsServer
-
-
-def fresh_namespace() -> str:
-    return f"conf{os.getpid()}-{next(_namespaces)}"
 
 
 @dataclass
@@ -101,27 +92,6 @@ def fresh_broker(request: pytest.FixtureRequest) -> Iterator[Broker]:
     server = start_server(request.param)
     yield Broker(request.param, server)
     server.stop()
-
-
-def collector(hub: Hub, pattern: tuple[Any, ...], name: str) -> list[tuple[Key, Any]]:
-    """What a sync listener on ``pattern`` receives (not the hub's own meta-events, unless
-    ``pattern`` starts with ``'Hub'``)."""
-    received: list[tuple[Key, Any]] = []
-    meta = pattern[0] == "Hub"
-
-    def collect(key: Key, message: Any) -> None:
-        if meta or key[0] != "Hub":
-            received.append((key, message))
-
-    aiopubsub.Subscriber(hub, name).add_sync_listener(Key(*pattern), collect)
-    return received
-
-
-async def wait_until(condition: Callable[[], object], timeout: float = WAIT) -> None:
-    """Step the loop until ``condition()`` holds."""
-    async with asyncio.timeout(timeout):
-        while not condition():  # noqa: ASYNC110 - statistics and lists have no event
-            await asyncio.sleep(0.005)
 
 
 @asynccontextmanager
@@ -543,13 +513,6 @@ async def test_conformance_with_a_secret_unsigned_and_forged_messages_are_reject
 
 
 # -- processes --------------------------------------------------------------------------------
-
-
-def python_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env.pop("PYTHONWARNINGS", None)
-    return env
 
 
 async def test_conformance_fork_after_creating_a_bridge(broker: Broker) -> None:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-import os
 import re
 import subprocess
 import sys
@@ -19,7 +17,16 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 import redis_server as redis_server_module
-from helpers import ROOT, WAIT, python_env, run, run_python, wait_until
+from helpers import (
+    ROOT,
+    WAIT,
+    collector,
+    fresh_namespace,
+    python_env,
+    run,
+    run_python,
+    wait_until,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis_server import RedisServer, fresh_redis_server, redis_server
@@ -43,12 +50,6 @@ __all__ = ["fresh_redis_server", "redis_server"]  # fixtures, imported to be fou
 
 PEER = Path(__file__).resolve().parent / "bridge_peer.py"
 EXAMPLE = ROOT / "examples" / "redis_price_feed.py"
-_namespaces = itertools.count()
-
-
-def fresh_namespace() -> str:
-    """A namespace no other test uses: tests share one server per module."""
-    return f"test{os.getpid()}-{next(_namespaces)}"
 
 
 def bridge(hub: Hub, server: RedisServer, namespace: str, **kwargs: Any) -> RedisBridge:
@@ -56,20 +57,6 @@ def bridge(hub: Hub, server: RedisServer, namespace: str, **kwargs: Any) -> Redi
     kwargs.setdefault("backoff_base", 0.01)
     kwargs.setdefault("backoff_cap", 0.1)
     return RedisBridge(hub, server.url, namespace=namespace, **kwargs)
-
-
-def collector(hub: Hub, pattern: tuple[str, ...], name: str) -> list[tuple[Key, Any]]:
-    """A list that a sync listener on ``pattern`` fills with what the hub delivers (the hub's
-    own meta-events only if ``pattern`` starts with ``'Hub'``)."""
-    received: list[tuple[Key, Any]] = []
-    meta = pattern[0] == "Hub"
-
-    def collect(key: Key, message: Any) -> None:
-        if meta or key[0] != "Hub":
-            received.append((key, message))
-
-    aiopubsub.Subscriber(hub, name).add_sync_listener(Key(*pattern), collect)
-    return received
 
 
 @asynccontextmanager
