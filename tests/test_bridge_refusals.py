@@ -8,16 +8,10 @@ import pathlib
 
 import pytest
 import redis.asyncio as aioredis
+from helpers import WAIT, collector, fresh_namespace, wait_until
 from nats_server import started_nats_server
 from redis_server import started_redis_server
-from test_bridge_conformance import (
-    WAIT,
-    Broker,
-    broker,
-    collector,
-    fresh_namespace,
-    wait_until,
-)
+from test_bridge_conformance import Broker, broker
 
 from aiopubsub import ErrorContext, Hub
 from aiopubsub.bridges.nats import NatsBridge
