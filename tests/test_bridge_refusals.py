@@ -39,7 +39,9 @@ async def test_a_key_too_long_for_the_broker_neither_jams_nor_reconnects(broker:
         for i in range(20):
             a.publish("ok", i)
         await wait_until(lambda: len(at_b) == 21)
-        stats_a, stats_b = bridge_a.statistics(), bridge_b.statistics()
+    # Read once closed: "sent" counts a batch when the broker acknowledges it, which can come
+    # after the other side has received it.
+    stats_a, stats_b = bridge_a.statistics(), bridge_b.statistics()
     assert [message for _, message in at_b] == ["before", *range(20)]
     assert (stats_a.reconnects, stats_b.reconnects) == (0, 0)
     if broker.name == "nats":
@@ -82,8 +84,7 @@ async def _acl_refusal(broker: Broker) -> None:
         for i in range(5):
             a.publish("ok", i)
         await wait_until(lambda: len(at_b) == 6)
-        await wait_until(lambda: bridge_a.statistics().buffered == 0)
-        stats = bridge_a.statistics()
+    stats = bridge_a.statistics()  # once closed, as above
     assert [message for _, message in at_b] == ["before", *range(5)]
     assert (stats.encode_errors, stats.sent, stats.reconnects, stats.dropped) == (1, 6, 0, 0)
     [(exc, context)] = errors
@@ -150,8 +151,7 @@ async def test_nats_a_message_the_permissions_deny_is_dropped_and_reported(
             for i in range(5):
                 a.publish("ok", i)
             await wait_until(lambda: len(at_b) == 6)
-            await wait_until(lambda: bridge_a.statistics().buffered == 0)
-            stats = bridge_a.statistics()
+        stats = bridge_a.statistics()  # once closed, as above
         assert [message for _, message in at_b] == ["before", *range(5)]
         assert (stats.encode_errors, stats.sent, stats.reconnects, stats.dropped) == (1, 6, 0, 0)
         [(exc, context)] = errors
