@@ -15,7 +15,7 @@ from ._log import get_logger
 from ._records import ErrorContext
 from ._routing import NOBODY, Callback, Queue, Route, Router, Target
 
-__all__ = ["ErrorHook", "HubCore"]
+__all__ = ["Deferred", "ErrorHook", "HubCore"]
 
 #: ``on_error(exc, context)``: told of every failing callback and async listener.
 ErrorHook = Callable[[BaseException, ErrorContext], object]
@@ -25,6 +25,21 @@ _BUSY = -1
 _CLOSED = -2
 
 _HUB = "Hub"
+
+
+class Deferred:
+    """Work that must wait its turn behind the messages already pending, like a publish made
+    inside a fan-out: a retain's fan-out, or telling the bridges of a forget. It sits in
+    ``HubCore._pending`` where a message would, with the route it delivers to (or
+    :data:`NOBODY`), and :meth:`HubCore._deliver_pending` calls it instead of fanning it out."""
+
+    __slots__ = ("args", "run")
+
+    def __init__(self, run: Callable[..., None], *args: Any) -> None:
+        self.run = run
+        self.args = args
+
+
 _short = reprlib.Repr()
 _short.maxstring = _short.maxother = 200
 
@@ -208,7 +223,10 @@ class HubCore:
         pending = self._pending
         while pending:
             message, route = pending.popleft()
-            self._fan_out(route, message)
+            if type(message) is Deferred:
+                message.run(*message.args)
+            else:
+                self._fan_out(route, message)
 
     # -- errors -------------------------------------------------------------------------------
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from _thread import get_ident
-from collections.abc import Collection, Hashable, Iterable
+from collections.abc import Callable, Collection, Hashable, Iterable
 from typing import Any
 
-from ._core import _BUSY, ErrorHook, HubCore
+from ._core import _BUSY, Deferred, ErrorHook, HubCore
 from ._errors import HubClosedError, InvalidKeyError
 from ._key import WILDCARD, Key, PossibleKey, as_key, as_pattern, matches
 from ._records import ErrorContext
-from ._routing import Target
+from ._routing import NOBODY, Route, Target
 from .stores import MemoryStore, Store, check_ttl, key_order
 
 __all__ = ["RetainingCore"]
@@ -68,6 +68,10 @@ class RetainingCore(HubCore):
         self._writer: asyncio.Task[None] | None = None
         self._store_errors = 0
         self._store_closing = False
+        #: ``(message, ttl)`` during a retain's fan-out (see _retention), else None.
+        self._retaining: tuple[Any, float | None] | None = None
+        #: Told of the keys each forget() drops: the bridges (see bridges._plumbing).
+        self._forget_hooks: list[Callable[[list[Key]], None]] = []
 
     # -- retaining ----------------------------------------------------------------------------
 
@@ -101,7 +105,24 @@ class RetainingCore(HubCore):
         self._values.put(key, message, ttl)
         if self._backing is not None:
             self._write_behind((key, message, ttl))
-        self.publish(key, message)
+        try:
+            route = self._routes[key]
+        except KeyError:
+            route = self._new_route(key)
+        if route is NOBODY:
+            return
+        if get_ident() == self._ready:
+            self._as_fan_out(self._fan_out_retained, route, message, ttl)
+        else:  # Inside a fan-out: in its turn, as a publish would be.
+            self._publish_later(Deferred(self._fan_out_retained, route, message, ttl), route)
+
+    def _fan_out_retained(self, route: Route, message: Any, ttl: float | None) -> None:
+        """A retain's fan-out: the one during which :meth:`_retention` answers yes."""
+        self._retaining = (message, ttl)
+        try:
+            self._fan_out(route, message)
+        finally:
+            self._retaining = None
 
     def retained(self, pattern: PossibleKey | None = None) -> dict[Key, Any]:
         """The live retained values whose key ``pattern`` matches (all, for ``None``), in
@@ -116,7 +137,9 @@ class RetainingCore(HubCore):
     def forget(self, pattern: PossibleKey) -> int:
         """Drop the retained values whose key ``pattern`` matches; return how many were live.
 
-        Nothing is published: subscriptions are not told.
+        Nothing is published: subscriptions are not told. Bridges are, of each key dropped,
+        in turn with the messages published before (inside a callback, after those still
+        pending), and tell the hubs across them to forget it too.
 
         :raises InvalidKeyError: if ``pattern`` is empty.
         :raises WrongThreadError: if called from a thread other than the hub's.
@@ -128,7 +151,19 @@ class RetainingCore(HubCore):
             self._write_behind((within, None, _CLEAR))
             if self._forgotten is not None:
                 self._forgotten.append(within)
-        return dropped
+        if dropped and self._forget_hooks:
+            if self._ready == _BUSY:
+                self._pending.append((Deferred(self._tell_forgotten, dropped), NOBODY))
+            else:
+                self._tell_forgotten(dropped)
+        return len(dropped)
+
+    def _tell_forgotten(self, keys: list[Key]) -> None:
+        for hook in tuple(self._forget_hooks):
+            try:
+                hook(keys)
+            except Exception as exc:  # noqa: BLE001 - reported, the other hooks still told
+                self._report(exc, ErrorContext(keys[0], None, hook, kind="forget hook"))
 
     async def load_retained(self) -> int:
         """Read the persistent store's live values into the hub; return how many were taken.
@@ -172,12 +207,14 @@ class RetainingCore(HubCore):
             await asyncio.wait([writer])
 
     def _retention(self, key: Key, message: Any) -> tuple[bool, float | None]:
-        """Whether ``message`` is the live retained value of ``key`` (the very object: a
-        publish of an equal message is not), and its seconds left; for the bridges."""
-        entry = self._values.entry(key)
-        if entry is None or entry[0] is not message:
+        """For the bridges, called by a subscription's callback: whether ``message`` is being
+        delivered by :meth:`retain` (not by a publish, even of the very object retained), and
+        its ``ttl``. Only a retain's own fan-out answers yes: what a callback publishes or
+        retains meanwhile is delivered after it, and answers for itself."""
+        retaining = self._retaining
+        if retaining is None or retaining[0] is not message:
             return False, None
-        return True, entry[1]
+        return True, retaining[1]
 
     # -- replay -------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
+from strategies import bridge_keys
 
 from aiopubsub import Key
 from aiopubsub.bridges import (
@@ -34,12 +35,13 @@ from aiopubsub.bridges._wire import (
     MAX_TRACKED,
     EnvelopeError,
     Receiver,
+    Retention,
     Signer,
     Stamper,
     Verdict,
     excerpt,
     open_envelope,
-    retention,
+    seal,
 )
 from aiopubsub.bridges.nats import NatsBridge
 from aiopubsub.bridges.redis import _SETTINGS as REDIS_SETTINGS
@@ -165,7 +167,7 @@ def test_signer_accepts_its_own_and_refuses_forged_unsigned_or_foreign() -> None
 def test_open_envelope_checks_every_field() -> None:
     key = Key("a", "b")
     good = {"o": "origin", "s": 1, "k": ["a", "b"], "p": {"x": 1}}
-    assert open_envelope(good, key) == ("origin", 1, {"x": 1})
+    assert open_envelope(good, key) == ("origin", 1, {"x": 1}, (Retention.NONE, None))
     bad: list[tuple[object, str]] = [
         ([1], r"^Not an aiopubsub envelope"),
         ({**good, "n": 1}, r"^Not an aiopubsub envelope"),
@@ -179,6 +181,8 @@ def test_open_envelope_checks_every_field() -> None:
         ({**good, "k": ["a", True]}, r"^Envelope key \['a', True\] is not its channel's"),
         ({**good, "k": ["a", 1]}, r"^Envelope key \['a', 1\] is not its channel's"),
         ({**good, "k": ["a", "c"]}, r"^Envelope key \['a', 'c'\] is not its channel's"),
+        ({**good, "f": 1}, r"^Not an aiopubsub envelope"),  # a tombstone has no payload
+        ({"o": "origin", "s": 1, "k": ["a", "b"]}, r"^Not an aiopubsub envelope"),
     ]
     for envelope, message in bad:
         with pytest.raises(EnvelopeError, match=message):
@@ -187,17 +191,23 @@ def test_open_envelope_checks_every_field() -> None:
         open_envelope({**good, "k": ["a", "*"]}, Key("a", "*"))
 
 
-def test_retention_reads_the_optional_r_field() -> None:
+def test_an_envelope_says_whether_to_publish_retain_or_forget() -> None:
     good = {"o": "origin", "s": 1, "k": ["a"], "p": 1}
-    assert retention(good) == (False, None)
-    assert open_envelope({**good, "r": None}, Key("a")) == ("origin", 1, 1)
-    assert retention({**good, "r": None}) == (True, None)
-    assert retention({**good, "r": 2}) == (True, 2.0)
-    assert retention({**good, "r": 10**9}) == (True, 1e9)
+    key = Key("a")
+    assert open_envelope(good, key)[3] == (Retention.NONE, None)
+    assert open_envelope({**good, "r": None}, key) == ("origin", 1, 1, (Retention.RETAIN, None))
+    assert open_envelope({**good, "r": 2}, key)[3] == (Retention.RETAIN, 2.0)
+    assert open_envelope({**good, "r": 0}, key)[3] == (Retention.RETAIN, 0.0)
+    assert open_envelope({**good, "r": 10**9}, key)[3] == (Retention.RETAIN, 1e9)
     # Beyond what retain() takes: refused here, not raised out of the receiver by retain().
     for bad in (-1, float("nan"), float("inf"), True, "1", [1], 1e9 + 1, 10**400):
         with pytest.raises(EnvelopeError, match=r"^Malformed retention time"):
-            retention({**good, "r": bad})
+            open_envelope({**good, "r": bad}, key)
+    tombstone = {"o": "origin", "s": 2, "k": ["a"], "f": 1}
+    assert open_envelope(tombstone, key) == ("origin", 2, None, (Retention.FORGET, None))
+    for bad in (0, 2, True, 1.0, "1", None):
+        with pytest.raises(EnvelopeError, match=r"^Malformed tombstone mark"):
+            open_envelope({**tombstone, "f": bad}, key)
 
 
 def test_errors_about_a_huge_message_quote_a_few_hundred_characters() -> None:
@@ -459,3 +469,30 @@ def _hub() -> Any:
     import aiopubsub
 
     return aiopubsub.Hub()
+
+
+dispositions = st.one_of(
+    st.just((Retention.NONE, None)),
+    st.tuples(st.just(Retention.RETAIN), st.none() | st.floats(0, 1e9).map(float)),
+    st.just((Retention.FORGET, None)),
+)
+
+
+@pytest.mark.parametrize("codec_type", CODECS)
+@settings(max_examples=60)
+@given(key=bridge_keys(), message=rich_values, how=dispositions, s=st.integers(1, 2**63 - 1))
+def test_open_envelope_reads_what_seal_made(
+    codec_type: type[JsonCodec], key: tuple[Any, ...], message: Any, how: Any, s: int
+) -> None:
+    codec = codec_type(types=[Trade, Side])
+    envelope = seal("origin", s, Key(*key), message, how)
+    try:
+        data = codec.encode(envelope)
+    except (OverflowError, UnicodeEncodeError):
+        # MessagePack carries neither ints beyond 64 bits nor lone surrogates: an encode
+        # error, counted like any other.
+        assert codec_type is MsgpackCodec
+        assume(False)
+    origin, got_s, payload, got_how = open_envelope(codec.decode(data), Key(*key))
+    assert (origin, got_s, got_how) == ("origin", s, how)
+    assert same(payload, None if how[0] == Retention.FORGET else message)

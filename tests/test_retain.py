@@ -366,18 +366,30 @@ def test_subscribing_with_replay_inside_a_fan_out_has_no_gap_and_no_duplicate(hu
     late.close()
 
 
-def test_only_the_retained_object_is_sent_across_bridges_as_retained(
+def test_only_a_retains_own_fan_out_is_sent_across_bridges_as_retained(
     timed_hub: Hub, clock: FakeClock
 ) -> None:
     message = {"v": 1}
+    seen: list[tuple[Key, object, tuple[bool, float | None]]] = []
+
+    def export(key: Key, got: object) -> None:  # what a bridge's outbound callback asks
+        seen.append((key, got, timed_hub._retention(key, got)))
+        if key == Key("k") and got is message and len(seen) == 1:
+            timed_hub.publish("k", message)  # the very object, published: after, and plain
+            timed_hub.retain("nested", 2, ttl=0)  # retained in a callback: in its turn
+
+    timed_hub.add_subscriber("k", export)
+    timed_hub.add_subscriber("nested", export)
     timed_hub.retain("k", message, ttl=10)
     clock.advance(4)
-    assert timed_hub._retention(Key("k"), message) == (True, 6)
-    assert timed_hub._retention(Key("k"), {"v": 1}) == (False, None)  # Equal, not the same.
-    assert timed_hub._retention(Key("other"), message) == (False, None)
-    clock.advance(6)
-    assert timed_hub._retention(Key("k"), message) == (False, None)
-    assert timed_hub.statistics().expired == 1
+    timed_hub.publish("k", message)
+    assert seen == [
+        (Key("k"), message, (True, 10)),
+        (Key("k"), message, (False, None)),
+        (Key("nested"), 2, (True, 0)),
+        (Key("k"), message, (False, None)),
+    ]
+    assert timed_hub._retention(Key("k"), message) == (False, None)  # outside any fan-out
 
 
 def test_hub_refuses_a_store_that_is_no_store_naming_it() -> None:

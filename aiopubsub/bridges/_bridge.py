@@ -21,8 +21,10 @@ Theory of operation
    its signature (with a secret), decodes it, checks the envelope against its key, drops its
    own origins' messages (no echo), then lets the :class:`~aiopubsub.bridges._wire.Receiver`
    judge its number (copies, gaps, implausible jumps). Each bad message is counted once.
-5. No loops. While it publishes an imported message, the bridge remembers that key and
-   message object; its outbound callback skips exactly that message object under an equal key.
+5. No loops. While it publishes (or retains) an imported message, the bridge remembers that
+   key and message object; its outbound callback skips exactly that message object under an
+   equal key. Likewise, the key of an imported tombstone is not sent back when the hub tells
+   its bridges of the forget (see ``Hub.forget``).
 6. Sessions. A supervisor task runs one session at a time: connect, subscribe everything
    wanted (``connected`` once the broker confirmed), then receive, send and follow
    subscription changes until any fails; then it waits out the
@@ -44,19 +46,34 @@ from .._log import get_logger
 from .._tasks import cancel_and_wait, raise_first_failure, run_shielded
 from ._backend import Backend, start_error, summary
 from ._codec import Codec, JsonCodec
+from ._interest import Interest
 from ._keys import HUB, WILDCARD, check_patterns, key_matches, part_error
 from ._outbox import Outbox
-from ._plumbing import publish_meta, report, retention
+from ._plumbing import publish_meta, report, retention, watch_forgets
 from ._records import BridgeStatistics, Logger
 from ._session import Backoff, BridgeState, Event, StateMachine
 from ._settings import check_inbound, check_secret, positive_float, positive_int
-from ._wire import EnvelopeError, Receiver, Signer, Stamper, Verdict, excerpt, open_envelope
-from ._wire import retention as envelope_retention
+from ._wire import (
+    FORGET,
+    PUBLISH,
+    Disposition,
+    EnvelopeError,
+    Receiver,
+    Retention,
+    Signer,
+    Stamper,
+    Verdict,
+    excerpt,
+    open_envelope,
+    seal,
+)
 
 __all__ = ["Bridge", "BridgeStatistics"]
 
 #: Ways a broker's client says that a session is over: what a reconnect is for.
 _FAULTS = (OSError, EOFError, TimeoutError)
+#: What ``_importing`` holds as the message while a tombstone is imported.
+_TOMBSTONE = object()
 
 
 class Bridge:
@@ -140,12 +157,10 @@ class Bridge:
         self._task: asyncio.Task[None] | None = None
         self._stamper = Stamper()
         self._importing: tuple[Key, Any] | None = None
-        # Inbound: pattern -> local subscriptions wanting it; what the broker has now.
-        self._wanted: dict[Key, int] = {}
-        self._subscribed: set[Key] = set()
-        self._wanted_changed = asyncio.Event()
-        self._synced = asyncio.Event()
         self._receiver = Receiver(strict=self._signer is not None)
+        self._interest = Interest(self._receiver)
+        self._want = self._interest.want
+        self._synced = self._interest.synced
         self._last_session_ok = False
         # Statistics.
         self._received = self._encode_errors = self._decode_errors = 0
@@ -174,7 +189,7 @@ class Bridge:
     @property
     def inbound_patterns(self) -> frozenset[Key]:
         """The patterns whose remote messages are delivered locally now."""
-        return frozenset(self._wanted)
+        return frozenset(self._interest.wanted)
 
     def statistics(self) -> BridgeStatistics:
         """Totals since the bridge was created (see :class:`BridgeStatistics`)."""
@@ -211,6 +226,8 @@ class Bridge:
         self._machine.fire(Event.START)
         for pattern in self._outbound:
             self._hub.add_subscriber(pattern, self._export)
+        if self._outbound:
+            watch_forgets(self._hub, self._export_forgotten)
         if self._auto:
             self._hub.add_subscriber((HUB, "addedSubscriber", WILDCARD), self._follow)
             self._hub.add_subscriber((HUB, "removedSubscriber", WILDCARD), self._follow)
@@ -269,6 +286,7 @@ class Bridge:
             self._hub.remove_subscriber((HUB, "removedSubscriber", WILDCARD), self._follow)
         for pattern in self._outbound:
             self._hub.remove_subscriber(pattern, self._export)
+        watch_forgets(self._hub, self._export_forgotten, watch=False)
         task, self._task = self._task, None
         if task is not None and not task.done():
             try:
@@ -300,6 +318,21 @@ class Bridge:
             return  # Rule 5: the message being imported.
         if key[0] == HUB:
             return
+        keep, ttl = retention(self._hub, key, message)  # Wire rule 2.
+        self._stamp(key, message, (Retention.RETAIN, ttl) if keep else PUBLISH)
+
+    def _export_forgotten(self, keys: list[Key]) -> None:
+        """Told by the hub of the keys a ``forget()`` dropped: a tombstone for each that this
+        bridge exports (wire rule 2), but the one being imported (rule 5). Never raises."""
+        importing = self._importing
+        for key in keys:
+            if importing is not None and importing[1] is _TOMBSTONE and key == importing[0]:
+                continue
+            if key[0] != HUB and any(key_matches(key, p) for p in self._outbound):
+                self._stamp(key, None, FORGET)
+
+    def _stamp(self, key: Key, message: Any, how: Disposition) -> None:
+        """Number, encode and buffer one envelope; an error is counted and reported."""
         stamper = self._stamper
         try:
             origin, s = stamper.next(key)
@@ -307,9 +340,7 @@ class Bridge:
                 error = part_error(key)
                 if error is not None:
                     raise error
-            keep, ttl = retention(self._hub, key, message)  # Wire rule 2.
-            envelope = {"o": origin, "s": s, "k": list(key), "p": message}
-            data = self._codec.encode({**envelope, "r": ttl} if keep else envelope)
+            data = self._codec.encode(seal(origin, s, key, message, how))
             if type(data) is not bytes:
                 raise TypeError(f"{self._codec!r}.encode() returned {type(data).__name__}")
         except Exception as exc:  # noqa: BLE001 - reported, never raised into publish()
@@ -347,47 +378,12 @@ class Bridge:
         pattern = message["key"]
         self._want(pattern, message["currentSubscriberCount"] - (pattern in self._outbound))
 
-    def _want(self, pattern: Key, count: int) -> None:
-        """Record that ``count`` local subscriptions (not the bridge's own) want ``pattern``."""
-        if pattern[0] == HUB or part_error(pattern) is not None:
-            return  # Never bridged; and no remote key holds a part other than str or int.
-        if count > 0:
-            if pattern in self._wanted:
-                self._wanted[pattern] = count
-                return
-            self._wanted[pattern] = count
-        elif self._wanted.pop(pattern, None) is not None:
-            wanted = list(self._wanted)
-            self._receiver.forget(lambda key: any(key_matches(key, p) for p in wanted))
-        else:
-            return
-        self._synced.clear()
-        self._wanted_changed.set()
-
-    async def _follow_subscriptions(self) -> None:
-        """Subscribe and unsubscribe at the broker as the wanted patterns change."""
-        backend = self._backend
-        while True:
-            self._wanted_changed.clear()
-            wanted = set(self._wanted)
-            new, gone = wanted - self._subscribed, self._subscribed - wanted
-            if gone:
-                self._subscribed -= gone
-                await backend.unsubscribe(gone)
-            if new:
-                await backend.subscribe(new)
-                self._subscribed |= new
-            if not self._wanted_changed.is_set():
-                self._synced.set()
-                await self._wanted_changed.wait()
-
     def _deliver(self, key: Key, data: bytes) -> None:
         """Publish one message from the broker on the hub if it is new and well-formed."""
         try:
             if self._signer is not None:
                 data = self._signer.verify(data)
-            origin, s, payload = open_envelope(envelope := self._codec.decode(data), key)
-            kept = envelope_retention(envelope)
+            origin, s, payload, how = open_envelope(self._codec.decode(data), key)
         except EnvelopeError as exc:
             self._refuse(key, data, exc, rejected=self._signer is not None)
             return
@@ -401,21 +397,29 @@ class Bridge:
         if key[0] == HUB:
             self._refuse(key, data, EnvelopeError(f"Remote message under {excerpt(key)}"), True)
             return
-        verdict = self._receiver.admit(origin, key, s, payload, data)
+        verdict = self._receiver.admit(origin, key, s, (payload, how), data)
         if verdict:
             if verdict == Verdict.REJECT:
                 error = EnvelopeError(f"Replayed or stale number {s} of origin {origin!r}")
                 self._refuse(key, data, error, True)
             if verdict != Verdict.RELEASE:
                 return  # A copy (counted), held after an implausible jump, or rejected.
-            self._import(key, self._receiver.release(origin, key))
-        self._import(key, payload, *kept)
+            self._import(key, *self._receiver.release(origin, key))
+        self._import(key, payload, how)
 
-    def _import(self, key: Key, payload: Any, keep: bool = False, ttl: float | None = None) -> None:
-        self._importing = (key, payload)
+    def _import(self, key: Key, payload: Any, how: Disposition) -> None:
+        """Publish, retain or forget (wire rule 2) what came under ``key``."""
+        retaining, ttl = how
         try:
-            # Retained by its sender: retained here too (wire rule 2).
-            self._hub.retain(key, payload, ttl) if keep else self._hub.publish(key, payload)
+            if retaining == Retention.NONE:
+                self._importing = (key, payload)
+                self._hub.publish(key, payload)
+            elif retaining == Retention.RETAIN:
+                self._importing = (key, payload)
+                self._hub.retain(key, payload, ttl)
+            else:
+                self._importing = (key, _TOMBSTONE)
+                self._hub.forget(key)
         except HubClosedError:
             return
         finally:
@@ -466,10 +470,9 @@ class Bridge:
         try:
             async with asyncio.timeout(self._connect_timeout):
                 await backend.connect()
-                self._subscribed.clear()
                 tasks = [
                     asyncio.create_task(backend.receive(self._deliver, self._reject_name)),
-                    asyncio.create_task(self._follow_subscriptions()),
+                    asyncio.create_task(self._interest.follow(backend)),
                 ]
                 synced = asyncio.create_task(self._synced.wait())
                 try:

@@ -1,19 +1,21 @@
 """The only calls a bridge makes into the hub beyond its public API, in one place.
 
-Reporting an error through the hub's error hook, publishing the hub's own meta-event, and
-asking whether a message being exported is the key's retained value: hub internals, kept
-here so that a change of the hub's private interface is one change here.
+Reporting an error through the hub's error hook, publishing the hub's own meta-event,
+asking whether a message being exported is being retained, and being told of the keys the hub
+forgets: hub internals, kept here so that a change of the hub's private interface is one
+change here.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from .. import ErrorContext, Hub, Key
 from ._wire import EXCERPT, excerpt
 
-__all__ = ["publish_meta", "report", "retention"]
+__all__ = ["publish_meta", "report", "retention", "watch_forgets"]
 
 
 def report(hub: Hub, exc: BaseException, context: ErrorContext) -> None:
@@ -37,6 +39,16 @@ def publish_meta(hub: Hub, parts: tuple[str, ...], message: Any) -> None:
 
 
 def retention(hub: Hub, key: Key, message: Any) -> tuple[bool, float | None]:
-    """Whether ``message`` is the live retained value of ``key`` on ``hub`` (the very object),
-    and its seconds left (``None``: no expiry)."""
+    """From a callback of ``hub``: whether ``message`` is delivered by ``hub.retain()`` (not
+    by a publish, even of the very object retained), and its TTL (``None``: no expiry)."""
     return hub._retention(key, message)
+
+
+def watch_forgets(hub: Hub, hook: Callable[[list[Key]], None], watch: bool = True) -> None:
+    """Have ``hub`` call ``hook(keys)`` with the keys each ``forget()`` drops (in turn with
+    its fan-outs, see ``Hub.forget``); with ``watch=False``, no longer (if it did)."""
+    hooks = hub._forget_hooks
+    if watch:
+        hooks.append(hook)
+    elif hook in hooks:
+        hooks.remove(hook)

@@ -10,7 +10,10 @@ Theory of operation
    ``{"o": origin, "s": seq, "k": [parts], "p": payload}``; ``s`` counts the origin's
    messages under that one key, from 1. A retained message (``Hub.retain``) has one more
    field, ``"r"``: the seconds it has left to live when sent, or ``None`` (no expiry); the
-   receiving hub retains it too.
+   receiving hub retains it too (``0`` clears its value, as ``retain(..., ttl=0)`` does). A
+   key whose value ``Hub.forget`` dropped travels as a *tombstone*,
+   ``{"o": origin, "s": seq, "k": [parts], "f": 1}``, numbered with the key's messages: the
+   receiving hub forgets that key, in order with the messages before and after it.
 3. The sender remembers the last ``s`` of at most :data:`MAX_TRACKED` keys. Rather than
    forget one (its numbers would start again at 1 and receivers would take them for copies),
    it draws a new origin and starts every key at 1 again.
@@ -51,6 +54,7 @@ Theory of operation
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
 import os
@@ -62,20 +66,24 @@ from .. import Key
 from ..stores._base import MAX_TTL
 
 __all__ = [
+    "FORGET",
     "MAX_GAP",
     "MAX_HELD",
     "MAX_JUMP",
     "MAX_TRACKED",
     "MAX_TRACKS",
+    "PUBLISH",
     "WINDOW",
+    "Disposition",
     "EnvelopeError",
     "Receiver",
+    "Retention",
     "Signer",
     "Stamper",
     "Verdict",
     "excerpt",
     "open_envelope",
-    "retention",
+    "seal",
 ]
 
 #: The most keys (sender) or origin-key pairs (receiver) whose numbers are remembered.
@@ -95,11 +103,23 @@ MAX_HELD: Final = 1024
 EXCERPT: Final = 200
 _ENVELOPE_FIELDS: Final = frozenset({"o", "s", "k", "p"})
 _RETAINED_FIELDS: Final = frozenset({"o", "s", "k", "p", "r"})
+_TOMBSTONE_FIELDS: Final = frozenset({"o", "s", "k", "f"})
 _MAC_SIZE: Final = 32
 
 #: Bumped in each child after fork(): an origin drawn before it is stale (rule 1).
 _forks = [0]
 os.register_at_fork(after_in_child=lambda: _forks.__setitem__(0, _forks[0] + 1))
+
+
+class Retention(enum.IntEnum):
+    """What the receiving hub does with a message (rule 2)."""
+
+    #: Publish it.
+    NONE = 0
+    #: Retain it (``Hub.retain``).
+    RETAIN = 1
+    #: Forget the key's value (``Hub.forget``); a tombstone carries no message.
+    FORGET = 2
 
 
 class EnvelopeError(ValueError):
@@ -354,14 +374,33 @@ class Signer:
         return body
 
 
-def open_envelope(envelope: Any, key: Key) -> tuple[str, int, Any]:
-    """``(origin, s, payload)`` of a decoded envelope that travelled under ``key``.
+#: What the receiving hub does with a message, and for how many seconds it retains it.
+Disposition = tuple[Retention, float | None]
+PUBLISH: Final[Disposition] = (Retention.NONE, None)
+FORGET: Final[Disposition] = (Retention.FORGET, None)
 
-    :raises EnvelopeError: if it is not a well-formed envelope for that key.
+
+def seal(origin: str, s: int, key: Key, message: Any, how: Disposition) -> dict[str, Any]:
+    """The envelope of ``message`` (rule 2), to be encoded."""
+    retaining, ttl = how
+    if retaining == Retention.NONE:
+        return {"o": origin, "s": s, "k": list(key), "p": message}
+    if retaining == Retention.RETAIN:
+        return {"o": origin, "s": s, "k": list(key), "p": message, "r": ttl}
+    return {"o": origin, "s": s, "k": list(key), "f": 1}
+
+
+def open_envelope(envelope: Any, key: Key) -> tuple[str, int, Any, Disposition]:
+    """``(origin, s, payload, disposition)`` of a decoded envelope that travelled under
+    ``key``; the payload of a tombstone is ``None``.
+
+    :raises EnvelopeError: if it is not a well-formed envelope for that key: a field missing,
+        unknown or malformed; an ``"r"`` other than ``None`` or a number from 0 to
+        :data:`~aiopubsub.stores._base.MAX_TTL` (what ``retain()`` accepts); an ``"f"`` other
+        than ``1``.
     """
-    if type(envelope) is not dict or (
-        envelope.keys() != _ENVELOPE_FIELDS and envelope.keys() != _RETAINED_FIELDS
-    ):
+    fields = envelope.keys() if type(envelope) is dict else None
+    if fields != _ENVELOPE_FIELDS and fields != _RETAINED_FIELDS and fields != _TOMBSTONE_FIELDS:
         raise EnvelopeError(f"Not an aiopubsub envelope: {excerpt(envelope)}")
     origin, s, parts = envelope["o"], envelope["s"], envelope["k"]
     if type(origin) is not str or not 0 < len(origin) <= 64:
@@ -378,21 +417,18 @@ def open_envelope(envelope: Any, key: Key) -> tuple[str, int, Any]:
             )
     if "*" in key:
         raise EnvelopeError(f"A message cannot travel under the wildcard key {excerpt(key)}")
-    return origin, s, envelope["p"]
+    if "r" in envelope:
+        return origin, s, envelope["p"], (Retention.RETAIN, _ttl(envelope["r"]))
+    if "f" in envelope:
+        if envelope["f"] != 1 or type(envelope["f"]) is not int:
+            raise EnvelopeError(f"Malformed tombstone mark {excerpt(envelope['f'])}")
+        return origin, s, None, FORGET
+    return origin, s, envelope["p"], PUBLISH
 
 
-def retention(envelope: dict[str, Any]) -> tuple[bool, float | None]:
-    """``(retained, ttl)`` of an envelope :func:`open_envelope` accepted: whether the message
-    is to be retained, and for how many seconds (``None``: no expiry).
-
-    :raises EnvelopeError: if its ``"r"`` is neither ``None`` nor a number from 0 to
-        :data:`~aiopubsub.stores._base.MAX_TTL` (what ``retain()`` accepts).
-    """
-    if "r" not in envelope:
-        return False, None
-    ttl = envelope["r"]
+def _ttl(ttl: Any) -> float | None:
     if ttl is None:
-        return True, None
+        return None
     if type(ttl) not in (int, float) or not 0 <= ttl <= MAX_TTL:
         raise EnvelopeError(f"Malformed retention time {excerpt(ttl)}")
-    return True, float(ttl)
+    return float(ttl)

@@ -152,12 +152,13 @@ class MemoryStore:
         self.expired += len(dead)
         return iter(found)
 
-    def remove(self, pattern: Key | None) -> int:
-        """Drop the values ``pattern`` matches (all, for ``None``); return how many were live."""
+    def remove(self, pattern: Key | None) -> list[Key]:
+        """Drop the values ``pattern`` matches (all, for ``None``); return the keys of those
+        that were live, in the order they were retained."""
         keys = [key for key, _, _ in self.live(pattern)]
         for key in keys:
             del self._values[key]
-        return len(keys)
+        return keys
 
     def sweep(self) -> int:
         """Drop every expired value now; return how many."""
@@ -207,11 +208,11 @@ class MemoryStore:
 
     async def clear(self, pattern: Key) -> int:
         """See :meth:`Store.clear`."""
-        return self.remove(pattern)
+        return len(self.remove(pattern))
 
     async def clear_all(self) -> int:
         """See :meth:`Store.clear_all`."""
-        return self.remove(None)
+        return len(self.remove(None))
 
     async def aclose(self) -> None:
         """Nothing to release."""
