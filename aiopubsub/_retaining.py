@@ -70,8 +70,9 @@ class RetainingCore(HubCore):
         self._store_closing = False
         #: ``(message, ttl)`` during a retain's fan-out (see _retention), else None.
         self._retaining: tuple[Any, float | None] | None = None
-        #: Told of the keys each forget() drops: the bridges (see bridges._plumbing).
-        self._forget_hooks: list[Callable[[list[Key]], None]] = []
+        #: The bridges that export: told of the keys each forget() drops, and while there
+        #: is one, a retain's fan-out answers _retention (see bridges._plumbing).
+        self._exporters: list[Callable[[list[Key]], None]] = []
 
     # -- retaining ----------------------------------------------------------------------------
 
@@ -105,6 +106,9 @@ class RetainingCore(HubCore):
         self._values.put(key, message, ttl)
         if self._backing is not None:
             self._write_behind((key, message, ttl))
+        if not self._exporters:  # No bridge asks whether this is a retain: a plain publish.
+            self.publish(key, message)
+            return
         try:
             route = self._routes[key]
         except KeyError:
@@ -151,7 +155,7 @@ class RetainingCore(HubCore):
             self._write_behind((within, None, _CLEAR))
             if self._forgotten is not None:
                 self._forgotten.append(within)
-        if dropped and self._forget_hooks:
+        if dropped and self._exporters:
             if self._ready == _BUSY:
                 self._pending.append((Deferred(self._tell_forgotten, dropped), NOBODY))
             else:
@@ -159,7 +163,7 @@ class RetainingCore(HubCore):
         return len(dropped)
 
     def _tell_forgotten(self, keys: list[Key]) -> None:
-        for hook in tuple(self._forget_hooks):
+        for hook in tuple(self._exporters):
             try:
                 hook(keys)
             except Exception as exc:  # noqa: BLE001 - reported, the other hooks still told
@@ -210,7 +214,9 @@ class RetainingCore(HubCore):
         """For the bridges, called by a subscription's callback: whether ``message`` is being
         delivered by :meth:`retain` (not by a publish, even of the very object retained), and
         its ``ttl``. Only a retain's own fan-out answers yes: what a callback publishes or
-        retains meanwhile is delivered after it, and answers for itself."""
+        retains meanwhile is delivered after it, and answers for itself. Only while an
+        exporter is registered (see :func:`aiopubsub.bridges._plumbing.export_from`): else
+        a retain's fan-out is a publish's, and costs what it does."""
         retaining = self._retaining
         if retaining is None or retaining[0] is not message:
             return False, None

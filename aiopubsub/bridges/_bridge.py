@@ -49,7 +49,7 @@ from ._codec import Codec, JsonCodec
 from ._interest import Interest
 from ._keys import HUB, WILDCARD, check_patterns, key_matches, part_error
 from ._outbox import Outbox
-from ._plumbing import publish_meta, report, retention, watch_forgets
+from ._plumbing import export_from, publish_meta, report, retention
 from ._records import BridgeStatistics, Logger
 from ._session import Backoff, BridgeState, Event, StateMachine
 from ._settings import check_inbound, check_secret, positive_float, positive_int
@@ -227,7 +227,7 @@ class Bridge:
         for pattern in self._outbound:
             self._hub.add_subscriber(pattern, self._export)
         if self._outbound:
-            watch_forgets(self._hub, self._export_forgotten)
+            export_from(self._hub, self._export_forgotten)
         if self._auto:
             self._hub.add_subscriber((HUB, "addedSubscriber", WILDCARD), self._follow)
             self._hub.add_subscriber((HUB, "removedSubscriber", WILDCARD), self._follow)
@@ -286,7 +286,7 @@ class Bridge:
             self._hub.remove_subscriber((HUB, "removedSubscriber", WILDCARD), self._follow)
         for pattern in self._outbound:
             self._hub.remove_subscriber(pattern, self._export)
-        watch_forgets(self._hub, self._export_forgotten, watch=False)
+        export_from(self._hub, self._export_forgotten, export=False)
         task, self._task = self._task, None
         if task is not None and not task.done():
             try:

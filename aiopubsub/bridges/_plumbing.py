@@ -15,7 +15,7 @@ from typing import Any
 from .. import ErrorContext, Hub, Key
 from ._wire import EXCERPT, excerpt
 
-__all__ = ["publish_meta", "report", "retention", "watch_forgets"]
+__all__ = ["export_from", "publish_meta", "report", "retention"]
 
 
 def report(hub: Hub, exc: BaseException, context: ErrorContext) -> None:
@@ -40,15 +40,18 @@ def publish_meta(hub: Hub, parts: tuple[str, ...], message: Any) -> None:
 
 def retention(hub: Hub, key: Key, message: Any) -> tuple[bool, float | None]:
     """From a callback of ``hub``: whether ``message`` is delivered by ``hub.retain()`` (not
-    by a publish, even of the very object retained), and its TTL (``None``: no expiry)."""
+    by a publish, even of the very object retained), and its TTL (``None``: no expiry).
+    Right only while an exporter is registered with :func:`export_from`."""
     return hub._retention(key, message)
 
 
-def watch_forgets(hub: Hub, hook: Callable[[list[Key]], None], watch: bool = True) -> None:
-    """Have ``hub`` call ``hook(keys)`` with the keys each ``forget()`` drops (in turn with
-    its fan-outs, see ``Hub.forget``); with ``watch=False``, no longer (if it did)."""
-    hooks = hub._forget_hooks
-    if watch:
-        hooks.append(hook)
-    elif hook in hooks:
-        hooks.remove(hook)
+def export_from(hub: Hub, on_forget: Callable[[list[Key]], None], export: bool = True) -> None:
+    """Register (or with ``export=False`` unregister, if it was) a bridge that exports from
+    ``hub``: while one is, :func:`retention` answers during a retain's fan-out, and
+    ``on_forget(keys)`` is called with the keys each ``forget()`` drops (in turn with the
+    fan-outs, see ``Hub.forget``)."""
+    exporters = hub._exporters
+    if export:
+        exporters.append(on_forget)
+    elif on_forget in exporters:
+        exporters.remove(on_forget)
