@@ -22,6 +22,9 @@ __all__ = ["RetainingCore"]
 _CLEAR = -1.0
 _Write = tuple[Key, Any, float | None]
 
+#: The most values handed to a persistent store's save_many() at once (see _save).
+_SAVE_CHUNK = 256
+
 #: Tasks closing a store after a synchronous Hub.close(), kept alive until done.
 _CLOSING: set[asyncio.Task[None]] = set()
 
@@ -299,17 +302,21 @@ class RetainingCore(HubCore):
             await self._save(store, saves)
 
     async def _save(self, store: Store, saves: list[_Write]) -> None:
-        if not saves:
-            return
-        try:
-            await store.save_many(saves)
-        except Exception as exc:  # noqa: BLE001 - reported, in-memory delivery goes on
-            # A store that knows which values failed says so (StoreWriteError); else the
-            # whole batch is taken as lost.
-            count = getattr(exc, "count", len(saves))
-            key = getattr(exc, "key", None)
-            message = next((m for k, m, _ in saves if k == key), None)
-            self._store_failed(exc, saves[0][0] if key is None else key, message, count)
+        """Hand ``saves`` to the store :data:`_SAVE_CHUNK` at a time, letting the loop run
+        between two: a store encodes what it is handed at once, in the loop's thread."""
+        for start in range(0, len(saves), _SAVE_CHUNK):
+            if start:
+                await asyncio.sleep(0)
+            chunk = saves[start : start + _SAVE_CHUNK]
+            try:
+                await store.save_many(chunk)
+            except Exception as exc:  # noqa: BLE001 - reported, in-memory delivery goes on
+                # A store that knows which values failed says so (StoreWriteError); else the
+                # whole chunk is taken as lost.
+                count = getattr(exc, "count", len(chunk))
+                key = getattr(exc, "key", None)
+                message = next((m for k, m, _ in chunk if k == key), None)
+                self._store_failed(exc, chunk[0][0] if key is None else key, message, count)
 
     def _store_failed(self, exc: Exception, key: Key, message: Any, values: int = 1) -> None:
         self._store_errors += 1
