@@ -21,6 +21,7 @@ async def main(path: str) -> None:
             i += 1
         await asyncio.sleep(0)  # Let the hub's writer hand the batch to the store.
         if i % 5000 == 0:
+            await hub._written()  # Handed over, all of it (in chunks, the loop running between).
             await store.flush()
             print(f"flushed {i}", flush=True)
 
