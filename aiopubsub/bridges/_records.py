@@ -26,9 +26,11 @@ class BridgeStatistics:
     matching subscription counts once.
     """
 
-    #: Messages the broker took (a batch counts once it is acknowledged).
+    #: Messages the broker took (a batch counts once it is acknowledged), tombstones of
+    #: forgotten values included.
     sent: int
-    #: Messages from other origins published on the local hub.
+    #: Messages from other origins published (or retained) on the local hub, and their
+    #: tombstones of forgotten values, forgotten on it.
     received: int
     #: Local messages lost without being sent: to a full buffer, or still buffered at close.
     dropped: int
