@@ -33,11 +33,14 @@ class Deferred:
     ``HubCore._pending`` where a message would, with the route it delivers to (or
     :data:`NOBODY`), and :meth:`HubCore._deliver_pending` calls it instead of fanning it out."""
 
-    __slots__ = ("args", "run")
+    __slots__ = ("args", "necessary", "run")
 
-    def __init__(self, run: Callable[..., None], *args: Any) -> None:
+    def __init__(self, run: Callable[..., None], *args: Any, necessary: bool = False) -> None:
         self.run = run
         self.args = args
+        #: Run even when the pending messages are abandoned (see HubCore._abandon_pending):
+        #: it tells of what was done already, and leaving it out would leave others wrong.
+        self.necessary = necessary
 
 
 _short = reprlib.Repr()
@@ -213,11 +216,17 @@ class HubCore:
             self._ready = self._idle
 
     def _abandon_pending(self) -> None:
-        """A ``BaseException`` (``KeyboardInterrupt``, ``SystemExit``) from a callback ends the
-        fan-out: what was published behind it is dropped and counted, never delivered later,
-        out of order."""
-        self._dropped += sum(len(route.targets) for _, route in self._pending)
-        self._pending.clear()
+        """A ``BaseException`` (``KeyboardInterrupt``, ``SystemExit``) from a callback, or the
+        hub's closing, ends the fan-out: what was published behind it is dropped and counted,
+        never delivered later, out of order. A necessary :class:`Deferred` (telling the
+        bridges of a forget already done) still runs, in order."""
+        pending = list(self._pending)
+        self._pending.clear()  # The very deque: a _deliver_pending() running stops at once.
+        for message, route in pending:
+            if type(message) is Deferred and message.necessary:
+                message.run(*message.args)
+            else:
+                self._dropped += len(route.targets)
 
     def _deliver_pending(self) -> None:
         pending = self._pending

@@ -13,7 +13,7 @@ from ._errors import HubClosedError, InvalidKeyError
 from ._key import WILDCARD, Key, PossibleKey, as_key, as_pattern, matches
 from ._records import ErrorContext
 from ._routing import NOBODY, Route, Target
-from .stores import MemoryStore, Store, check_ttl, key_order
+from .stores import MemoryStore, Store, StoreWriteError, check_ttl, key_order
 
 __all__ = ["RetainingCore"]
 
@@ -146,7 +146,8 @@ class RetainingCore(HubCore):
 
         Nothing is published: subscriptions are not told. Bridges are, of each key dropped,
         in turn with the messages published before (inside a callback, after those still
-        pending), and tell the hubs across them to forget it too.
+        pending, even if the fan-out is then abandoned), and tell the hubs across them to
+        forget it too; not once the hub is closed.
 
         :raises InvalidKeyError: if ``pattern`` is empty.
         :raises WrongThreadError: if called from a thread other than the hub's.
@@ -158,9 +159,10 @@ class RetainingCore(HubCore):
             self._write_behind((within, None, _CLEAR))
             if self._forgotten is not None:
                 self._forgotten.append(within)
-        if dropped and self._exporters:
+        if dropped and self._exporters and not self._closed:
             if self._ready == _BUSY:
-                self._pending.append((Deferred(self._tell_forgotten, dropped), NOBODY))
+                tell = Deferred(self._tell_forgotten, dropped, necessary=True)
+                self._pending.append((tell, NOBODY))
             else:
                 self._tell_forgotten(dropped)
         return len(dropped)
@@ -303,20 +305,24 @@ class RetainingCore(HubCore):
 
     async def _save(self, store: Store, saves: list[_Write]) -> None:
         """Hand ``saves`` to the store :data:`_SAVE_CHUNK` at a time, letting the loop run
-        between two: a store encodes what it is handed at once, in the loop's thread."""
+        between two: a store encodes what it is handed at once, in the loop's thread.
+
+        A store that knows which values failed says so (:class:`StoreWriteError`), and the
+        next chunks are handed over; any other error (Redis down) is one failure for the
+        chunk and everything after it, reported once, not once per chunk."""
         for start in range(0, len(saves), _SAVE_CHUNK):
             if start:
                 await asyncio.sleep(0)
             chunk = saves[start : start + _SAVE_CHUNK]
             try:
                 await store.save_many(chunk)
+            except StoreWriteError as exc:
+                message = next((m for k, m, _ in chunk if k == exc.key), None)
+                key = chunk[0][0] if exc.key is None else exc.key
+                self._store_failed(exc, key, message, exc.count)
             except Exception as exc:  # noqa: BLE001 - reported, in-memory delivery goes on
-                # A store that knows which values failed says so (StoreWriteError); else the
-                # whole chunk is taken as lost.
-                count = getattr(exc, "count", len(chunk))
-                key = getattr(exc, "key", None)
-                message = next((m for k, m, _ in chunk if k == key), None)
-                self._store_failed(exc, chunk[0][0] if key is None else key, message, count)
+                self._store_failed(exc, chunk[0][0], chunk[0][1], len(saves) - start)
+                return
 
     def _store_failed(self, exc: Exception, key: Key, message: Any, values: int = 1) -> None:
         self._store_errors += 1

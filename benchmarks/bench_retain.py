@@ -11,6 +11,10 @@ Rows (each the best of the rounds, ratios taken within this one run):
 * ``publish`` / ``retain``: ``hub.publish`` and ``hub.retain`` (``MemoryStore``) under 1 000
   keys in turn, to one queue subscription (drained outside the timing) and one sync
   callback; the issue's target is retain <= 2x publish.
+* ``forget one key``: ``hub.forget(key)`` of an exact key that holds a value.
+* ``retain, bridged``: ``hub.retain`` to one sync callback that asks what a bridge's outbound
+  callback asks, on a hub a bridge exports from: the hub's share of a bridged retain (the
+  bridge's encoding and sending are in ``bench_bridges.py``).
 * ``live 10k`` / ``replay 10k``: 10 000 publishes to one queue subscription, and a new
   queue subscription replaying 10 000 retained values; target replay < 10x live.
 * ``sqlite``: ``hub.retain`` into a hub with ``SQLiteStore`` in bursts of 1 000 with the
@@ -39,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import aiopubsub
 from aiopubsub import Hub, Key, Subscriber
+from aiopubsub.bridges._plumbing import export_from, retention
 from aiopubsub.stores import MemoryStore
 from aiopubsub.stores.sqlite import SQLiteStore
 
@@ -82,6 +87,34 @@ async def publish_vs_retain(n: int, rounds: int) -> tuple[float, float]:
     retain = best(rounds, lambda: timed(hub.retain))
     subscriber.close()
     return publish, retain
+
+
+async def forget_and_exported(n: int, rounds: int) -> tuple[float, float]:
+    """``forget()`` of one exact key holding a value, per call; and ``retain()`` to one sync
+    callback on a hub that a bridge exports from (the callback asks what a bridge's does,
+    without encoding or sending: the hub's own share of a bridged retain)."""
+    hub = Hub()
+
+    def forgets() -> float:
+        for i, key in enumerate(KEYS):
+            hub.retain(key, i)
+        t0 = time.perf_counter()
+        for key in KEYS:
+            hub.forget(key)
+        return (time.perf_counter() - t0) / len(KEYS)
+
+    bridged = Hub()
+    bridged.add_subscriber(("price", "*"), lambda key, message: retention(bridged, key, message))
+    export_from(bridged, lambda keys: None)
+
+    def exported() -> float:
+        t0 = time.perf_counter()
+        for _ in range(0, n, BURST):
+            for i, key in enumerate(KEYS):
+                bridged.retain(key, i)
+        return (time.perf_counter() - t0) / (n // BURST * len(KEYS))
+
+    return best(rounds, forgets), best(rounds, exported)
 
 
 async def live_vs_replay(n: int, rounds: int) -> tuple[float, float]:
@@ -217,6 +250,7 @@ async def main(quick: bool) -> None:
     rounds = 1 if quick else 3
     n = 10_000 if quick else 200_000
     publish, retain = await publish_vs_retain(n, rounds)
+    forget, exported = await forget_and_exported(n, rounds)
     live, replay = await live_vs_replay(1000 if quick else 10_000, rounds)
     sqlite, lag = await sqlite_rate(n)
     redis = await redis_rate(5000 if quick else 100_000)
@@ -226,6 +260,8 @@ async def main(quick: bool) -> None:
     print(f"{'publish (ns/op)':<28}{publish * 1e9:>16.0f}")
     print(f"{'retain (ns/op)':<28}{retain * 1e9:>16.0f}")
     print(f"{'retain / publish':<28}{retain / publish:>15.2f}x{'<= 2x':>16}")
+    print(f"{'forget one key (ns/op)':<28}{forget * 1e9:>16.0f}")
+    print(f"{'retain, bridged (ns/op)':<28}{exported * 1e9:>16.0f}")
     size = "1k" if quick else "10k"
     print(f"{'live ' + size + ' (ms)':<28}{live * 1e3:>16.2f}")
     print(f"{'replay ' + size + ' (ms)':<28}{replay * 1e3:>16.2f}")

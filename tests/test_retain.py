@@ -481,3 +481,69 @@ def test_max_retained_refuses_a_bad_bound_naming_it(bound: Any) -> None:
 def test_max_retained_with_a_memory_store_is_refused() -> None:
     with pytest.raises(TypeError, match=r"^max_retained=2 with <MemoryStore .*: pass max_keys"):
         Hub(store=MemoryStore(), max_retained=2)
+
+
+def test_a_forget_tells_the_exporters_even_when_its_fan_out_is_abandoned(hub: Hub) -> None:
+    told: list[list[Key]] = []
+    export_from(hub, told.append)
+    hub.retain("gone", 1)
+    hub.retain("closed", 2)
+    hub.add_subscriber("late", lambda key, message: None)
+
+    def forget_then_interrupt(key: Key, message: Any) -> None:
+        hub.publish("late", "dropped")  # pending behind the forget's telling
+        hub.forget("gone")
+        raise KeyboardInterrupt
+
+    hub.add_subscriber("go", forget_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        hub.publish("go", None)
+    assert told == [[Key("gone")]]
+    assert hub.statistics().dropped == 1  # the publish, not the telling
+
+    def forget_then_close(key: Key, message: Any) -> None:
+        hub.forget("closed")
+        hub.close()
+
+    hub.add_subscriber("close", forget_then_close)
+    hub.publish("close", None)
+    assert told == [[Key("gone")], [Key("closed")]]
+
+
+def test_a_forget_on_a_closed_hub_tells_no_exporter(hub: Hub) -> None:
+    told: list[list[Key]] = []
+    export_from(hub, told.append)
+    hub.retain("k", 1)
+    hub.close()
+    assert hub.forget("k") == 1
+    assert told == []
+
+
+async def test_a_store_that_is_down_fails_once_per_hand_over_not_per_chunk() -> None:
+    class Down:
+        calls = 0
+
+        async def save_many(self, items: Any) -> None:
+            self.calls += 1
+            raise ConnectionError("store down")
+
+        async def load_matching(self, pattern: Any = None) -> list[Any]:
+            return []
+
+        async def clear(self, pattern: Any) -> int:
+            return 0
+
+        async def aclose(self) -> None:
+            pass
+
+    errors: list[tuple[BaseException, ErrorContext]] = []
+    store = Down()
+    hub = Hub(store=store, on_error=lambda exc, context: errors.append((exc, context)))  # type: ignore[arg-type]
+    for i in range(1000):  # four chunks' worth, handed over at once
+        hub.retain(("k", i), i)
+    await hub._written()
+    assert (store.calls, hub.statistics().store_errors) == (1, 1)
+    [(exc, context)] = errors
+    assert isinstance(exc, ConnectionError)
+    assert (context.kind, context.key) == ("store", Key("k", 0))
+    await hub.aclose()

@@ -408,8 +408,11 @@ class Bridge:
         self._import(key, payload, how)
 
     def _import(self, key: Key, payload: Any, how: Disposition) -> None:
-        """Publish, retain or forget (wire rule 2) what came under ``key``."""
+        """Publish, retain or forget (wire rule 2) what came under ``key``; nothing, once the
+        hub is closed."""
         retaining, ttl = how
+        if self._hub.closed:
+            return
         try:
             if retaining == Retention.NONE:
                 self._importing = (key, payload)

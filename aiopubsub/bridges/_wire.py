@@ -420,7 +420,7 @@ def open_envelope(envelope: Any, key: Key) -> tuple[str, int, Any, Disposition]:
     if "r" in envelope:
         return origin, s, envelope["p"], (Retention.RETAIN, _ttl(envelope["r"]))
     if "f" in envelope:
-        if envelope["f"] != 1 or type(envelope["f"]) is not int:
+        if type(envelope["f"]) is not int or envelope["f"] != 1:
             raise EnvelopeError(f"Malformed tombstone mark {excerpt(envelope['f'])}")
         return origin, s, None, FORGET
     return origin, s, envelope["p"], PUBLISH
