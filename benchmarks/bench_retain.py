@@ -20,6 +20,8 @@ Rows (each the best of the rounds, ratios taken within this one run):
 * ``sqlite``: ``hub.retain`` into a hub with ``SQLiteStore`` in bursts of 1 000 with the
   loop running between bursts, until everything is committed; target >= 50 000/s. The
   loop's lag (how late a task that sleeps 1 ms wakes) is sampled all along; target <= 5 ms.
+  ``no store``: the same lag, retaining the same way into a hub with no persistent store
+  (no writer thread): the measure's floor on this machine.
 * ``redis``: the same with ``RedisStore`` on a local ``redis-server`` started here, timed
   until the hub has written everything (pipelined); target >= 10 000/s.
 * memory: bytes per retained value held by a ``MemoryStore`` (its dict and tuples; the keys
@@ -193,6 +195,16 @@ async def retain_through(hub: Hub, n: int) -> None:
         await asyncio.sleep(0)
 
 
+async def memory_lag(n: int) -> LagMonitor:
+    """The loop's lag while retaining as :func:`sqlite_rate` does, into a hub with no
+    persistent store: the floor of the measure on this machine (no writer thread at all)."""
+    hub = Hub()
+    with LagMonitor() as lag:
+        await retain_through(hub, n)
+    hub.close()
+    return lag
+
+
 async def sqlite_rate(n: int) -> tuple[float, LagMonitor]:
     with tempfile.TemporaryDirectory() as directory:
         store = SQLiteStore(Path(directory) / "bench.db")
@@ -253,6 +265,7 @@ async def main(quick: bool) -> None:
     forget, exported = await forget_and_exported(n, rounds)
     live, replay = await live_vs_replay(1000 if quick else 10_000, rounds)
     sqlite, lag = await sqlite_rate(n)
+    floor = await memory_lag(n)
     redis = await redis_rate(5000 if quick else 100_000)
     memory = memory_per_value(10_000 if quick else 100_000)
     print(f"aiopubsub {aiopubsub.__version__}, Python {sys.version.split()[0]}")
@@ -269,6 +282,8 @@ async def main(quick: bool) -> None:
     print(f"{'sqlite (retains/s)':<28}{sqlite:>16,.0f}{'>= 50,000':>16}")
     print(f"{'sqlite worst loop lag (ms)':<28}{lag.worst * 1e3:>16.2f}{'<= 5':>16}")
     print(f"{'sqlite p99 loop lag (ms)':<28}{lag.p99 * 1e3:>16.2f}")
+    print(f"{'no store, worst lag (ms)':<28}{floor.worst * 1e3:>16.2f}")
+    print(f"{'no store, p99 lag (ms)':<28}{floor.p99 * 1e3:>16.2f}")
     if redis is not None:
         print(f"{'redis (retains/s)':<28}{redis:>16,.0f}{'>= 10,000':>16}")
     print(f"{'memory per value (bytes)':<28}{memory:>16.0f}")
