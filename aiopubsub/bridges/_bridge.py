@@ -311,28 +311,18 @@ class Bridge:
 
     # -- outbound -----------------------------------------------------------------------------
 
-    def _export(self, key: Key, message: Any) -> None:
-        """The outbound callback, called inside the hub's ``publish()``. Never raises."""
-        importing = self._importing
-        if importing is not None and message is importing[1] and key == importing[0]:
-            return  # Rule 5: the message being imported.
-        if key[0] == HUB:
-            return
-        keep, ttl = retention(self._hub, key, message)  # Wire rule 2.
-        self._stamp(key, message, (Retention.RETAIN, ttl) if keep else PUBLISH)
-
-    def _export_forgotten(self, keys: list[Key]) -> None:
-        """Told by the hub of the keys a ``forget()`` dropped: a tombstone for each that this
-        bridge exports (wire rule 2), but the one being imported (rule 5). Never raises."""
-        importing = self._importing
-        for key in keys:
-            if importing is not None and importing[1] is _TOMBSTONE and key == importing[0]:
-                continue
-            if key[0] != HUB and any(key_matches(key, p) for p in self._outbound):
-                self._stamp(key, None, FORGET)
-
-    def _stamp(self, key: Key, message: Any, how: Disposition) -> None:
-        """Number, encode and buffer one envelope; an error is counted and reported."""
+    def _export(self, key: Key, message: Any, how: Disposition | None = None) -> None:
+        """The outbound callback, called inside the hub's ``publish()`` (``how`` then left
+        out: the hub is asked), or with ``how``; numbers, encodes and buffers one envelope.
+        Never raises: an error is counted and reported."""
+        if how is None:
+            importing = self._importing
+            if importing is not None and message is importing[1] and key == importing[0]:
+                return  # Rule 5: the message being imported.
+            if key[0] == HUB:
+                return
+            keep, ttl = retention(self._hub, key, message)  # Wire rule 2.
+            how = (Retention.RETAIN, ttl) if keep else PUBLISH
         stamper = self._stamper
         try:
             origin, s = stamper.next(key)
@@ -351,6 +341,16 @@ class Bridge:
         if self._signer is not None:
             data = self._signer.sign(data)
         self._outbox.append((key, data))
+
+    def _export_forgotten(self, keys: list[Key]) -> None:
+        """Told by the hub of the keys a ``forget()`` dropped: a tombstone for each that this
+        bridge exports (wire rule 2), but the one being imported (rule 5). Never raises."""
+        importing = self._importing
+        for key in keys:
+            if importing is not None and importing[1] is _TOMBSTONE and key == importing[0]:
+                continue
+            if key[0] != HUB and any(key_matches(key, p) for p in self._outbound):
+                self._export(key, None, FORGET)
 
     async def _send(self) -> None:
         """Send the outbox in batches until cancelled or a fault (which propagates)."""
@@ -410,14 +410,14 @@ class Bridge:
     def _import(self, key: Key, payload: Any, how: Disposition) -> None:
         """Publish, retain or forget (wire rule 2) what came under ``key``; nothing, once the
         hub is closed."""
-        retaining, ttl = how
         if self._hub.closed:
             return
+        retaining, ttl = how
         try:
-            if retaining == Retention.NONE:
+            if how is PUBLISH:
                 self._importing = (key, payload)
                 self._hub.publish(key, payload)
-            elif retaining == Retention.RETAIN:
+            elif retaining is Retention.RETAIN:
                 self._importing = (key, payload)
                 self._hub.retain(key, payload, ttl)
             else:

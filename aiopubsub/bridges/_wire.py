@@ -382,12 +382,14 @@ FORGET: Final[Disposition] = (Retention.FORGET, None)
 
 def seal(origin: str, s: int, key: Key, message: Any, how: Disposition) -> dict[str, Any]:
     """The envelope of ``message`` (rule 2), to be encoded."""
-    retaining, ttl = how
-    if retaining == Retention.NONE:
+    if how is PUBLISH:  # The commonest, first, and by identity: no enum compared.
         return {"o": origin, "s": s, "k": list(key), "p": message}
-    if retaining == Retention.RETAIN:
+    retaining, ttl = how
+    if retaining is Retention.FORGET:
+        return {"o": origin, "s": s, "k": list(key), "f": 1}
+    if retaining is Retention.RETAIN:
         return {"o": origin, "s": s, "k": list(key), "p": message, "r": ttl}
-    return {"o": origin, "s": s, "k": list(key), "f": 1}
+    return {"o": origin, "s": s, "k": list(key), "p": message}
 
 
 def open_envelope(envelope: Any, key: Key) -> tuple[str, int, Any, Disposition]:
