@@ -31,7 +31,7 @@ class Deferred:
     """Work that must wait its turn behind the messages already pending, like a publish made
     inside a fan-out: a retain's fan-out, or telling the bridges of a forget. It sits in
     ``HubCore._pending`` where a message would, with the route it delivers to (or
-    :data:`NOBODY`), and :meth:`HubCore._deliver_pending` calls it instead of fanning it out."""
+    :data:`NOBODY`), and :meth:`HubCore._deliver_later` calls it instead of fanning it out."""
 
     __slots__ = ("args", "necessary", "run")
 
@@ -109,7 +109,10 @@ class HubCore:
         lone = route.lone
         if lone is not None:  # One callback: no loop.
             if get_ident() != self._ready:
-                self._publish_later(message, route)
+                if self._ready == _BUSY and get_ident() == self._thread and not self._closed:
+                    self._pending.append((message, route))  # From a callback: in its turn.
+                else:
+                    self._publish_later(message, route)
                 return
             self._ready = _BUSY
             try:
@@ -127,14 +130,20 @@ class HubCore:
         put = route.put
         if put is not None:  # One queue: see Route.put.
             if get_ident() != self._ready:
-                self._publish_later(message, route)
+                if self._ready == _BUSY and get_ident() == self._thread and not self._closed:
+                    self._pending.append((message, route))  # From a callback: in its turn.
+                else:
+                    self._publish_later(message, route)
                 return
             put(route.key, message)
             return
         if route is NOBODY:
             return  # From any thread: nothing is touched.
         if get_ident() != self._ready:
-            self._publish_later(message, route)
+            if self._ready == _BUSY and get_ident() == self._thread and not self._closed:
+                self._pending.append((message, route))  # From a callback: in its turn.
+            else:
+                self._publish_later(message, route)
             return
         self._ready = _BUSY
         try:
@@ -145,13 +154,13 @@ class HubCore:
                     target.call(key, message)
                 except Exception as exc:  # noqa: BLE001 - a subscriber's failure is not ours
                     self._failed(exc, target, key, message)
-            if self._pending:
-                self._deliver_pending()
         except BaseException:
             self._abandon_pending()
             raise
         finally:
             self._ready = self._idle
+        if self._pending:
+            self._deliver_later()
 
     def _new_route(self, key: PossibleKey, counted: bool = True) -> Route:
         """The slow path of a publish: a key with no cached route (every key, in debug mode),
@@ -173,7 +182,8 @@ class HubCore:
         return route
 
     def _publish_later(self, message: Any, route: Route) -> None:
-        """The slow path of a publish that reaches somebody when ``_ready`` says not now."""
+        """The slow path of a publish that reaches somebody when ``_ready`` says not now (its
+        commonest case, a publish from a callback, is written out in :meth:`publish`)."""
         if get_ident() != self._thread:
             self._refuse(route.key)
         if self._closed:
@@ -198,8 +208,29 @@ class HubCore:
                 self._failed(exc, target, key, message)
 
     def _deliver_later(self) -> None:
-        """Deliver what a lone callback published, now that its fan-out has ended."""
-        self._as_fan_out(self._deliver_pending)
+        """Deliver the messages published during a fan-out that has just ended, in order, and
+        those they publish in turn, as one more fan-out (each message's written out as
+        :meth:`_fan_out`'s: this is every relaying callback's path). A :class:`Deferred` is
+        run in its turn instead."""
+        pending = self._pending
+        self._ready = _BUSY
+        try:
+            while pending:
+                message, route = pending.popleft()
+                if type(message) is Deferred:
+                    message.run(*message.args)
+                    continue
+                key = route.key
+                for target in route.targets:
+                    try:
+                        target.call(key, message)
+                    except Exception as exc:  # noqa: BLE001 - a subscriber's failure is not ours
+                        self._failed(exc, target, key, message)
+        except BaseException:
+            self._abandon_pending()
+            raise
+        finally:
+            self._ready = self._idle
 
     def _as_fan_out(self, deliver: Callable[..., None], *args: Any) -> None:
         """Run ``deliver(*args)`` as :meth:`publish` runs a fan-out: what is published meanwhile
@@ -207,13 +238,13 @@ class HubCore:
         self._ready = _BUSY
         try:
             deliver(*args)
-            if self._pending:
-                self._deliver_pending()
         except BaseException:
             self._abandon_pending()
             raise
         finally:
             self._ready = self._idle
+        if self._pending:
+            self._deliver_later()
 
     def _abandon_pending(self) -> None:
         """A ``BaseException`` (``KeyboardInterrupt``, ``SystemExit``) from a callback, or the
@@ -221,21 +252,12 @@ class HubCore:
         never delivered later, out of order. A necessary :class:`Deferred` (telling the
         bridges of a forget already done) still runs, in order."""
         pending = list(self._pending)
-        self._pending.clear()  # The very deque: a _deliver_pending() running stops at once.
+        self._pending.clear()  # The very deque: a _deliver_later() running stops at once.
         for message, route in pending:
             if type(message) is Deferred and message.necessary:
                 message.run(*message.args)
             else:
                 self._dropped += len(route.targets)
-
-    def _deliver_pending(self) -> None:
-        pending = self._pending
-        while pending:
-            message, route = pending.popleft()
-            if type(message) is Deferred:
-                message.run(*message.args)
-            else:
-                self._fan_out(route, message)
 
     # -- errors -------------------------------------------------------------------------------
 
