@@ -592,6 +592,27 @@ async def listener_churn(lib: Any, n: int, batches: int) -> Sample:
     return sample
 
 
+async def relay(lib: Any, n: int, batches: int) -> Sample:
+    """s. A sync callback that publishes what it receives under another key, to a second
+    callback: each timed publish makes one more from inside a callback. The original delivers
+    the inner publish at once, inside the outer callback; ours after it (publish order kept
+    for every subscription), so this row prices that guarantee."""
+    hub, background = _background_hub(lib, ("c",))
+    (sink,), called = _counting_callbacks(1)
+    outer, inner = lib.Key(ROOT, "b", "c"), lib.Key(ROOT, "relayed", "c")
+
+    def forward(key: Any, message: Any) -> None:
+        hub.publish(inner, message)
+
+    hub.add_subscriber(outer, forward)
+    hub.add_subscriber(inner, sink)
+    hub.publish(outer, MESSAGE)
+    sample = _publish_each(hub.publish, [outer] * n, batches)
+    _check_background(hub, background)
+    _check_calls(called, n + 1)
+    return sample
+
+
 async def floor_call(lib: None, n: int, batches: int) -> Sample:
     """Floor of the rows that publish to one callback or to nobody: a direct call
     ``f(key, msg)`` of the callback the library rows subscribe, no hub at all."""
@@ -860,6 +881,17 @@ WORKLOADS: tuple[Workload, ...] = (
         listener_churn,
         size=2_000,
         quick_size=100,
+    ),
+    Workload(
+        "s",
+        "publish from a sync callback (a relay), 1,000 exact subs",
+        "one publish + one from its callback + two callback calls",
+        relay,
+        size=200_000,
+        quick_size=5_000,
+        floor="floor_call",
+        bound="two publishes, the inner one queued behind the outer fan-out (publish order"
+        " kept for every subscription) and delivered after it; three thread checks",
     ),
     Workload(
         "floor_call",
