@@ -613,6 +613,55 @@ async def relay(lib: Any, n: int, batches: int) -> Sample:
     return sample
 
 
+def _key_operation(operation: Callable[[Any], Any], n: int, batches: int) -> Sample:
+    """Time ``operation(i)`` for ``i`` in ``range(n)``: the loop of the Key rows."""
+
+    def step(items: Sequence[Any]) -> None:
+        function = operation
+        for i in items:
+            function(i)
+
+    return _time_batches(step, range(n), batches)
+
+
+async def key_building(lib: Any, n: int, batches: int) -> Sample:
+    """t. ``Key(ROOT, 'b', str(i))``, as an application builds a key per message (the
+    ``str(i)`` made outside the clock), then ``Publisher``'s ``prefix + key``."""
+    parts = [str(i % 1000) for i in range(1000)]
+    prefix = lib.Key(ROOT)
+    key_type = lib.Key
+
+    def build(i: int) -> Any:
+        return prefix + key_type("b", parts[i % 1000])
+
+    return _key_operation(build, n, batches)
+
+
+async def key_matching(lib: Any, n: int, batches: int) -> Sample:
+    """u. ``key.is_subset_of(pattern)`` against a wildcard pattern, half of them matching,
+    and against an equal key."""
+    keys = [lib.Key(ROOT, str(i % 2), "c") for i in range(1000)]
+    pattern = lib.Key(ROOT, "0", "*")
+    equal = lib.Key(ROOT, "0", "c")
+
+    def match(i: int) -> Any:
+        key = keys[i % 1000]
+        return key.is_subset_of(pattern) and key.is_subset_of(equal)
+
+    return _key_operation(match, n, batches)
+
+
+async def key_text(lib: Any, n: int, batches: int) -> Sample:
+    """v. ``str(key)`` and ``f"{key}"``, as labels and log lines are made."""
+    keys = [lib.Key(ROOT, str(i % 1000), "c") for i in range(1000)]
+
+    def text(i: int) -> Any:
+        key = keys[i % 1000]
+        return str(key), f"{key}"
+
+    return _key_operation(text, n, batches)
+
+
 async def floor_call(lib: None, n: int, batches: int) -> Sample:
     """Floor of the rows that publish to one callback or to nobody: a direct call
     ``f(key, msg)`` of the callback the library rows subscribe, no hub at all."""
@@ -892,6 +941,30 @@ WORKLOADS: tuple[Workload, ...] = (
         floor="floor_call",
         bound="two publishes, the inner one queued behind the outer fan-out (publish order"
         " kept for every subscription) and delivered after it; three thread checks",
+    ),
+    Workload(
+        "t",
+        "Key(...) built per message, then prefix + key (as Publisher)",
+        "one Key(2 parts) + one concatenation",
+        key_building,
+        size=200_000,
+        quick_size=5_000,
+    ),
+    Workload(
+        "u",
+        "key.is_subset_of(pattern): a wildcard one, then an equal key",
+        "two is_subset_of calls",
+        key_matching,
+        size=200_000,
+        quick_size=5_000,
+    ),
+    Workload(
+        "v",
+        'str(key) and f"{key}", a 3-part key',
+        "one str() + one f-string",
+        key_text,
+        size=200_000,
+        quick_size=5_000,
     ),
     Workload(
         "floor_call",

@@ -627,7 +627,7 @@ async def test_conformance_refuses_to_send_what_cannot_travel(broker: Broker) ->
     assert bridge_a.statistics().encode_errors == 1
     assert text.statistics().encode_errors == 1
     assert [str(exc) for exc, _ in errors] == [
-        "Key part True (bool) of Key('a', True) cannot be bridged: only str and int parts can"
+        "Key part True (bool) of ('a', True) cannot be bridged: only str and int parts can"
     ]
 
 

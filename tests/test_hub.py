@@ -138,7 +138,7 @@ def test_hub_callback_error_is_logged_and_delivery_goes_on(
     assert after.messages == ["m"]
     [record] = [r for r in caplog.records if r.name == "aiopubsub.Hub"]
     assert "broken" in record.getMessage()
-    assert "Key('a')" in record.getMessage()
+    assert "('a',)" in record.getMessage()
     assert record.exc_info is not None
     assert isinstance(record.exc_info[1], RuntimeError)
 
@@ -148,7 +148,7 @@ def test_hub_publish_refuses_empty_and_wildcard_keys(hub: Hub, key: tuple[str, .
     recorder = Recorder()
     hub.add_subscriber(Key("*"), recorder)
     recorder.got.clear()  # the meta-event of its own subscription
-    with pytest.raises(InvalidKeyError, match=r"^Cannot publish under Key\(.*\): "):
+    with pytest.raises(InvalidKeyError, match=r"^Cannot publish under \(.*\): "):
         hub.publish(key, "m")
     assert recorder.messages == []
 
@@ -190,7 +190,7 @@ def test_hub_publish_refuses_unhashable_parts(hub: Hub) -> None:
 
 
 def test_hub_refuses_an_empty_subscription_key(hub: Hub) -> None:
-    with pytest.raises(InvalidKeyError, match=r"^Cannot subscribe to an empty key Key\(\)"):
+    with pytest.raises(InvalidKeyError, match=r"^Cannot subscribe to an empty key \(\)"):
         hub.add_subscriber(Key(), Recorder())
     assert not hub.has_subscribers()
 
@@ -345,7 +345,7 @@ async def test_hub_queue_sizes_count_each_queue_once(hub: Hub) -> None:
     assert hub.get_subscriber_queue_sizes(Key("a", "z")) == (2,)
     assert hub.get_subscriber_queue_sizes(Key("z")) == ()
     assert hub.get_all_subscriber_queue_sizes() == {Key("a", "*"): (2,), Key("a", "b"): (2, 1)}
-    with pytest.raises(InvalidKeyError, match=r"^Cannot publish under Key\('a', '\*'\)"):
+    with pytest.raises(InvalidKeyError, match=r"^Cannot publish under \('a', '\*'\)"):
         hub.get_subscriber_queue_sizes(Key("a", "*"))
 
 

@@ -77,7 +77,7 @@ def test_publisher_retain_is_under_its_prefix(hub: Hub, publisher: Publisher) ->
 
 @pytest.mark.parametrize("key", ["*", ("a", "*"), (), ("*", "b")])
 def test_retain_refuses_a_key_that_cannot_be_published(hub: Hub, key: Any) -> None:
-    with pytest.raises(InvalidKeyError, match=r"^Cannot retain under Key"):
+    with pytest.raises(InvalidKeyError, match=r"^Cannot retain under \(.*\): a retained key needs"):
         hub.retain(key, 1)
     assert hub.retained() == {}
 
