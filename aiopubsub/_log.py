@@ -47,6 +47,13 @@ class _Logger:
             backend.exception(msg, *args)
 
 
+#: One logger per name, made once: every Hub and Subscriber asks for one.
+_LOGGERS: dict[str, _Logger] = {}
+
+
 def get_logger(name: str) -> _Logger:
     """Return the logger ``aiopubsub.<name>``."""
-    return _Logger(f"aiopubsub.{name}")
+    logger = _LOGGERS.get(name)
+    if logger is None:
+        logger = _LOGGERS[name] = _Logger(f"aiopubsub.{name}")
+    return logger

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import warnings
 import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -18,6 +17,7 @@ from ._errors import (
 from ._hub import Hub
 from ._inbox import Inbox, Overflow, check_bound
 from ._key import Key, PossibleKey, as_key, as_pattern
+from ._leaks import release_queues
 from ._listeners import AsyncCallback, ListenerKeys, ListenerRemoval, Listeners, SyncCallback
 from ._log import get_logger
 from ._records import SubscriptionStatistics
@@ -62,26 +62,41 @@ class Subscriber:
         overflow: Overflow | str = Overflow.DROP_OLDEST,
     ) -> None:
         self._closed = True  # Until set up: nothing for __del__ to do.
-        self._maxsize, self._overflow = check_bound(maxsize, overflow)
+        bound: tuple[int, Overflow] = (
+            (0, Overflow.DROP_OLDEST)  # The defaults: nothing to check.
+            if maxsize == 0 and overflow is Overflow.DROP_OLDEST and type(maxsize) is int
+            else check_bound(maxsize, overflow)
+        )
+        self._maxsize, self._overflow = bound
         self.id = check_id(id_, "A subscriber id")
         self._hub = hub
         self._subscriptions: dict[str, Subscription] = {}
         #: The queues among the subscriptions, for a fast :meth:`consume`.
         self._inboxes: dict[str, Inbox] = {}
-        self._listeners = Listeners(self)
+        #: Made with the first listener (see _listening): most subscribers have none.
+        self._listeners: Listeners | None = None
         self._logger = get_logger("Subscriber")
-        hub._attach(self)
+        hub._check_open()
+        #: Whether the hub knows this subscriber, to close it with itself: from the first
+        #: subscription on (see _add); until then there is nothing to close.
+        self._attached = False
         self._closed = False
 
     def __repr__(self) -> str:
-        state = " closed" if self._closed else ""
+        state = " closed" if self.closed else ""
         return (
             f"<{type(self).__name__} {self.id!r}{state} subscriptions={len(self._subscriptions)}"
-            f" listeners={len(self._listeners)}>"
+            f" listeners={0 if self._listeners is None else len(self._listeners)}>"
         )
 
+    def _listening(self) -> Listeners:
+        listeners = self._listeners
+        if listeners is None:
+            listeners = self._listeners = Listeners(self)
+        return listeners
+
     def _check_open(self) -> None:
-        if self._closed:
+        if self._closed or self._hub._closed:
             raise SubscriberClosedError(f"Subscriber {self.id!r} is closed")
 
     # -- subscriptions ------------------------------------------------------------------------
@@ -176,6 +191,9 @@ class Subscriber:
         self._add(subscription, pattern, replay)
 
     def _add(self, subscription: Subscription, pattern: Key, replay: bool = False) -> None:
+        if not self._attached:
+            self._hub._attach(self)
+            self._attached = True
         id_ = subscription.id
         had = list(subscription.keys)
         new = id_ not in self._subscriptions
@@ -318,7 +336,7 @@ class Subscriber:
         return inbox.statistics()
 
     def _no_queue(self, subscription_id: str) -> PubSubError:
-        if self._closed:
+        if self.closed:
             return SubscriberClosedError(
                 f"Subscriber {self.id!r} is closed; it has no queue {subscription_id!r}"
             )
@@ -387,7 +405,7 @@ class Subscriber:
         :raises SubscriberClosedError: if the subscriber is closed.
         """
         self._check_open()
-        self._listeners.add_sync(keys, callback, replay)
+        self._listening().add_sync(keys, callback, replay)
 
     add_listener = add_sync_listener
 
@@ -409,7 +427,7 @@ class Subscriber:
         :raises SubscriberClosedError: if the subscriber is closed.
         """
         self._check_open()
-        self._listeners.add_async(keys, callback, replay)
+        self._listening().add_async(keys, callback, replay)
 
     def remove_listener(
         self, keys: ListenerKeys, callback: SyncCallback | AsyncCallback
@@ -422,7 +440,7 @@ class Subscriber:
         :raises SubscriptionNotFoundError: if no such listener exists.
         :raises WrongThreadError: if called from a thread other than the hub's.
         """
-        return self._listeners.remove(keys, callback)
+        return self._listening().remove(keys, callback)
 
     def remove_all_listeners(self) -> ListenerRemoval:
         """Remove every listener; await the result to wait until their tasks have stopped.
@@ -431,14 +449,14 @@ class Subscriber:
 
         :raises WrongThreadError: if called from a thread other than the hub's.
         """
-        return self._listeners.remove_all()
+        return self._listening().remove_all()
 
     # -- closing ------------------------------------------------------------------------------
 
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` or :meth:`aclose` was called (or the hub was closed)."""
-        return self._closed
+        return self._closed or self._hub._closed
 
     def close(self) -> None:
         """Close now: unsubscribe everything, cancel async listeners. Idempotent.
@@ -476,43 +494,11 @@ class Subscriber:
                 self._drop_subscription(subscription)
             for inbox in self._inboxes.values():
                 inbox.close(SubscriberClosedError, f"Subscriber {self.id!r} is closed")
-            self._listeners.forget()
-        return list(self._listeners.tasks)
+            if self._listeners is not None:
+                self._listeners.forget()
+        return [] if self._listeners is None else list(self._listeners.tasks)
 
     def __del__(self) -> None:
-        # Only queues leak: nobody can consume them any more. A callback subscription (or a
-        # sync listener) keeps working, as in the original; an async listener's task keeps
-        # its subscriber alive.
-        if self._closed:
-            return
-        queues = [s for s in self._subscriptions.values() if s.inbox is not None and s.keys]
-        if not queues:
-            return
-        self._closed = True
-        held = [(pattern, s) for s in queues for pattern in s.keys]
-        loop = self._hub.loop
-        if loop is None or not loop.is_running():
-            # No loop to deliver to: whatever would fill the queues is not running either.
-            for pattern, subscription in held:
-                self._hub._unsubscribe(pattern, subscription, end=True)
-            return
-        # Unsubscribe from the loop, soon: the garbage collector may run anywhere, even in
-        # the middle of a fan-out or in another thread. If the hub is gone by then, it went
-        # with this subscriber and nothing leaked.
-        hub = weakref.ref(self._hub)
-        name = f"Subscriber {self.id!r} (queues {', '.join(repr(s.id) for s in queues)})"
-
-        def unsubscribe() -> None:
-            live = hub()
-            if live is None or live.closed:
-                return
-            for pattern, subscription in held:
-                live._unsubscribe(pattern, subscription, end=True)
-            warnings.warn(
-                f"{name} was dropped without close() while its hub is in use;"
-                " its queues have been unsubscribed (its callbacks, if any, keep working)",
-                ResourceWarning,
-                stacklevel=1,
-            )
-
-        loop.call_soon_threadsafe(unsubscribe)
+        if self._closed or not self._inboxes:
+            return  # Only queues leak (see _leaks).
+        release_queues(self)

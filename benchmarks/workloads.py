@@ -662,6 +662,25 @@ async def key_text(lib: Any, n: int, batches: int) -> Sample:
     return _key_operation(text, n, batches)
 
 
+async def subscriber_lifetime(lib: Any, n: int, batches: int) -> Sample:
+    """w. ``Subscriber(hub, id)`` made and dropped (as per client connection), on a hub with
+    the exact background subscriptions."""
+    hub, background = _background_hub(lib, ("c",))
+    subscriber_type = lib.Subscriber
+
+    def make(i: int) -> Any:
+        return subscriber_type(hub, "client")
+
+    sample = _key_operation(make, n, batches)
+    _check_background(hub, background)
+    return sample
+
+
+async def hub_lifetime(lib: Any, n: int, batches: int) -> Sample:
+    """x. ``Hub()`` made and dropped, inside the running loop."""
+    return _key_operation(lambda i: lib.Hub(), n, batches)
+
+
 async def floor_call(lib: None, n: int, batches: int) -> Sample:
     """Floor of the rows that publish to one callback or to nobody: a direct call
     ``f(key, msg)`` of the callback the library rows subscribe, no hub at all."""
@@ -965,6 +984,22 @@ WORKLOADS: tuple[Workload, ...] = (
         key_text,
         size=200_000,
         quick_size=5_000,
+    ),
+    Workload(
+        "w",
+        "Subscriber(hub, id) made and dropped, 1,000 exact subs",
+        "one Subscriber made and freed",
+        subscriber_lifetime,
+        size=100_000,
+        quick_size=2_000,
+    ),
+    Workload(
+        "x",
+        "Hub() made and dropped",
+        "one Hub made and freed",
+        hub_lifetime,
+        size=50_000,
+        quick_size=1_000,
     ),
     Workload(
         "floor_call",

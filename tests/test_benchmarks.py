@@ -17,7 +17,7 @@ EXPECTED = {
     (name, "ours")
     for name in (
         *("a", "b", "c", "c2", "d", "e", "e2", "e3", "f", "g", "h"),
-        *("i", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s", "t", "u", "v"),
+        *("i", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s", "t", "u", "v", "w", "x"),
     )
 } | {
     ("floor_call", "floor"),

@@ -475,3 +475,39 @@ async def test_wait_for_announces_its_temporary_subscription(hub: Hub) -> None:
     async with asyncio.timeout(1):
         await waiter
     assert [message["key"] for _, message in removed.got] == [Key("a")]
+
+
+async def test_a_subscriber_that_never_subscribed_is_closed_with_its_hub() -> None:
+    hub = Hub()
+    idle = Subscriber(hub, "idle")  # the hub does not hold it until it subscribes
+    hub.close()
+    assert idle.closed
+    assert "closed" in repr(idle)
+    with pytest.raises(SubscriberClosedError):
+        idle.subscribe("a")
+    with pytest.raises(SubscriberClosedError):
+        idle.add_sync_listener("a", lambda key, message: None)
+    with pytest.raises(SubscriberClosedError):
+        idle.consume_nowait()
+    with pytest.raises(HubClosedError):
+        Subscriber(hub, "late")
+
+
+@pytest.mark.leaky
+async def test_the_hub_holds_only_subscribers_that_subscribed_and_forgets_dropped_ones() -> None:
+    hub = Hub()
+    for i in range(2000):
+        Subscriber(hub, f"idle {i}")
+    assert hub._live_subscribers() == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        for i in range(2000):
+            Subscriber(hub, f"used {i}").subscribe("a")  # dropped: its queue is released
+        gc.collect()
+        await settle()
+    kept = Subscriber(hub, "kept")
+    kept.subscribe("b")
+    assert hub._live_subscribers() == [kept]
+    assert len(hub._subscribers) <= 2 * 1 + 64 + 1  # dead entries pruned as it grew
+    await hub.aclose()
+    assert kept.closed
