@@ -957,9 +957,6 @@ WORKLOADS: tuple[Workload, ...] = (
         relay,
         size=200_000,
         quick_size=5_000,
-        floor="floor_call",
-        bound="two publishes, the inner one queued behind the outer fan-out (publish order"
-        " kept for every subscription) and delivered after it; three thread checks",
     ),
     Workload(
         "t",
