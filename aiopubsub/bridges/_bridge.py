@@ -414,15 +414,15 @@ class Bridge:
             return
         retaining, ttl = how
         try:
-            if how is PUBLISH:
-                self._importing = (key, payload)
-                self._hub.publish(key, payload)
+            if retaining is Retention.FORGET:
+                self._importing = (key, _TOMBSTONE)
+                self._hub.forget(key)
             elif retaining is Retention.RETAIN:
                 self._importing = (key, payload)
                 self._hub.retain(key, payload, ttl)
             else:
-                self._importing = (key, _TOMBSTONE)
-                self._hub.forget(key)
+                self._importing = (key, payload)
+                self._hub.publish(key, payload)
         except HubClosedError:
             return
         finally:
